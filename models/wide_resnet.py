@@ -1,0 +1,70 @@
+"""Wide Residual Network for small images (Zagoruyko & Komodakis 2016, "Wide Residual Networks").
+
+WRN-d-k: a 3x3 stem with 16 channels, then three groups of n = (d - 4) / 6 pre-activation basic blocks with
+widths 16k, 32k, 64k and strides 1, 2, 2. WRN-28-10 has about 36.5M parameters on 10 classes. Dropout, when
+used, sits between the two convolutions of each block (the paper's "B(3,3) with dropout").
+"""
+
+from torch import nn
+
+from models.common import Head, check_fraction, check_int, conv3x3, init_weights
+
+
+class WideBlock(nn.Module):
+    """Pre-activation block BN-ReLU-conv3x3-dropout-BN-ReLU-conv3x3 plus a shortcut.
+
+    When the shape changes, the shortcut is a 1x1 convolution of the pre-activated input (shared BN-ReLU).
+    """
+
+    def __init__(self, in_chans: int, out_chans: int, stride: int, dropout: float):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_chans)
+        self.conv1 = conv3x3(in_chans, out_chans, stride)
+        self.dropout = nn.Dropout(dropout)
+        self.bn2 = nn.BatchNorm2d(out_chans)
+        self.conv2 = conv3x3(out_chans, out_chans)
+        self.relu = nn.ReLU(inplace=True)
+        self.shortcut = None
+        if stride != 1 or in_chans != out_chans:
+            self.shortcut = nn.Conv2d(in_chans, out_chans, kernel_size=1, stride=stride, bias=False)
+
+    def forward(self, x):
+        pre = nn.functional.relu(self.bn1(x))
+        identity = x if self.shortcut is None else self.shortcut(pre)
+        out = self.dropout(self.conv1(pre))
+        out = self.conv2(self.relu(self.bn2(out)))
+        return out + identity
+
+
+class WideResNet(nn.Module):
+    """WRN-depth-widen; depth must be 6n + 4."""
+
+    def __init__(self, num_classes: int, in_chans: int, depth: int, widen: int, dropout: float):
+        super().__init__()
+        blocks_per_group = (depth - 4) // 6
+        widths = [16 * widen, 32 * widen, 64 * widen]
+        self.stem = conv3x3(in_chans, 16)
+        blocks = []
+        in_width = 16
+        for group, out_width in enumerate(widths):
+            for index in range(blocks_per_group):
+                stride = 2 if group > 0 and index == 0 else 1
+                blocks.append(WideBlock(in_width, out_width, stride, dropout))
+                in_width = out_width
+        self.blocks = nn.Sequential(*blocks)
+        self.head = Head(in_width, num_classes)
+        init_weights(self)
+
+    def forward(self, x):
+        return self.head(self.blocks(self.stem(x)))
+
+
+def wrn(
+    num_classes: int, in_chans: int, img_size: int, depth: int = 28, widen: int = 10, dropout: float = 0.0
+) -> WideResNet:
+    """Build WRN-depth-widen; ValueError when depth is not 6n + 4 (n >= 1) or widen/dropout are invalid."""
+    check_int("depth", depth, minimum=10)
+    if (depth - 4) % 6 != 0:
+        raise ValueError(f"wrn depth must be 6n + 4 (10, 16, 22, 28, 40, ...), got depth={depth!r}")
+    check_int("widen", widen)
+    return WideResNet(num_classes, in_chans, depth, widen, check_fraction("dropout", dropout))
