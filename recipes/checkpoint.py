@@ -1,0 +1,55 @@
+"""Atomic checkpoint files: a crash never leaves a half-written last.pt behind."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, unreadable or does not fit the model; the message names the file."""
+
+
+def atomic_save(obj, path: Path) -> None:
+    """torch.save to a temporary file beside `path`, fsync, then rename over it (atomic on POSIX)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def find_checkpoint(path: str | Path) -> Path:
+    """A checkpoint file, or a run dir holding checkpoints/last.pt."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoints" / "last.pt"
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint not found: {path}")
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict:
+    """Load a checkpoint on the CPU with a clear error for a truncated or foreign file."""
+    path = find_checkpoint(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as err:  # torch raises several types for a damaged zip/pickle
+        raise CheckpointError(f"cannot read checkpoint {path} (truncated or not a checkpoint): {err}") from err
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise CheckpointError(f"{path} is not a checkpoint written by train.py (no 'model'/'config' entries)")
+    return state
+
+
+def load_model_weights(model: torch.nn.Module, state: dict, path: str | Path) -> None:
+    """Load weights, naming the checkpoint and the first mismatching tensors if they do not fit."""
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        first = str(err).splitlines()[:4]
+        raise CheckpointError(f"checkpoint {path} does not fit this model "
+                              f"(other model or num_classes?): {' '.join(first)}") from None

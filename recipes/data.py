@@ -1,0 +1,218 @@
+"""Batches on the training device: the in-memory fast path and the image-folder path.
+
+Small datasets (Fashion-MNIST, CIFAR, synthetic) live as one uint8 tensor on the training device; shuffling,
+crop-with-padding and flips run batched there, with no worker processes. Image folders (ImageNet layout) decode in
+DataLoader workers. Both paths yield *normalised float* images and int64 labels on the device, so mixing (which comes
+next, in the engine) never sees where the batch came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+
+from recipes import datasets
+from recipes.calibration import heldout_split
+
+IN_MEMORY = ("fashion_mnist", "cifar10", "cifar100", "synthetic")
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """What models and mixers need to know about a dataset."""
+
+    name: str
+    num_classes: int
+    in_chans: int
+    img_size: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+
+def dataset_info(cfg) -> DatasetInfo:
+    return DatasetInfo(cfg.name, int(cfg.num_classes), int(cfg.in_chans), int(cfg.img_size),
+                       tuple(float(m) for m in cfg.mean), tuple(float(s) for s in cfg.std))
+
+
+def normalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 (B,C,H,W) -> float32 normalised with per-channel mean/std given in [0, 1] units."""
+    return (images.float() / 255.0 - mean) / std
+
+
+def random_crop_flip(images: torch.Tensor, padding: int, hflip: bool, generator: torch.Generator) -> torch.Tensor:
+    """RandomCrop(size, padding) with zero padding, then a horizontal flip with probability 1/2, per sample.
+
+    One gather for the whole batch: each sample's crop offset becomes row/column index grids into the padded batch.
+    Random draws come from `generator` (on the generator's device) so the epoch's augmentation is reproducible.
+    """
+    b, c, h, w = images.shape
+    dev, gen_dev = images.device, generator.device
+    if padding > 0:
+        padded = torch.nn.functional.pad(images, (padding, padding, padding, padding))
+        dy = torch.randint(0, 2 * padding + 1, (b, 1), generator=generator, device=gen_dev).to(dev)
+        dx = torch.randint(0, 2 * padding + 1, (b, 1), generator=generator, device=gen_dev).to(dev)
+        rows = (dy + torch.arange(h, device=dev))[:, None, :, None].expand(b, c, h, w + 2 * padding)
+        cols = (dx + torch.arange(w, device=dev))[:, None, None, :].expand(b, c, h, w)
+        images = padded.gather(2, rows).gather(3, cols)
+    if hflip:
+        flip = torch.rand(b, generator=generator, device=gen_dev).to(dev) < 0.5
+        images = torch.where(flip[:, None, None, None], images.flip(3), images)
+    return images
+
+
+def _load_tensors(cfg, split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if cfg.name == "fashion_mnist":
+        return datasets.load_fashion_mnist(cfg.root, split, bool(cfg.download))
+    if cfg.name in ("cifar10", "cifar100"):
+        return datasets.load_cifar(cfg.name, cfg.root, split, bool(cfg.download))
+    n = int(cfg.train_size if split == "train" else cfg.test_size)
+    return datasets.make_synthetic(int(cfg.num_classes), int(cfg.in_chans), int(cfg.img_size), n,
+                                   float(cfg.noise), seed, split)
+
+
+class InMemoryData:
+    """A whole small dataset as uint8 tensors on `device`; batches come out normalised, on the device.
+
+    Training batches: a fresh permutation each epoch (from the caller's generator), crop-with-padding and flips
+    batched on the device. The last partial batch is kept, except a single leftover sample (BatchNorm cannot train
+    on one). `subset=N` keeps the first N training images; `holdout` (a fraction, default 0) of them, chosen by the
+    seed, is removed from training and served by `eval_batches("holdout")` (temperature scaling fits there).
+    With `world_size > 1` each rank trains on its own equal share of every global batch and evaluates every world_size-th test image.
+    """
+
+    def __init__(self, cfg, device: torch.device, seed: int, rank: int = 0, world_size: int = 1):
+        self.info = dataset_info(cfg)
+        self.device, self.rank, self.world_size = device, rank, world_size
+        self.padding, self.hflip = int(cfg.get("crop_padding", 0)), bool(cfg.get("hflip", False))
+        train_x, train_y = _load_tensors(cfg, "train", seed)
+        test_x, test_y = _load_tensors(cfg, "test", seed)
+        if cfg.subset is not None:
+            train_x, train_y = train_x[: int(cfg.subset)], train_y[: int(cfg.subset)]
+        keep = torch.ones(len(train_y), dtype=torch.bool)
+        self._holdout = None
+        holdout = float(cfg.get("holdout", 0.0))
+        no_holdout = torch.empty(0, dtype=torch.long)
+        self.holdout_indices = heldout_split(len(train_y), holdout, seed) if holdout > 0 else no_holdout
+        if holdout > 0:
+            keep[self.holdout_indices] = False
+            self._holdout = (train_x[self.holdout_indices].to(device), train_y[self.holdout_indices].to(device))
+        self._train = (train_x[keep].to(device), train_y[keep].to(device))
+        self._test = (test_x.to(device), test_y.to(device))
+        self._mean = torch.tensor(self.info.mean, device=device).view(1, -1, 1, 1)
+        self._std = torch.tensor(self.info.std, device=device).view(1, -1, 1, 1)
+        self._check_shape(train_x)
+
+    def _check_shape(self, images: torch.Tensor) -> None:
+        expected = (self.info.in_chans, self.info.img_size, self.info.img_size)
+        if tuple(images.shape[1:]) != expected:
+            raise ValueError(f"dataset {self.info.name}: images are {tuple(images.shape[1:])}, config says {expected}")
+
+    @property
+    def num_train(self) -> int:
+        return len(self._train[1])
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        steps, rest = divmod(self.num_train, batch_size)
+        return steps + (rest >= 2 * self.world_size)
+
+    def train_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, ...]]:
+        """Shuffled, augmented, normalised batches; `batch_size` is the global batch over all ranks.
+
+        Every rank draws the same permutation and crops (same generator seed) and keeps its contiguous share of each
+        global batch, so N processes see exactly the batches one process would.
+        """
+        images, labels = self._train
+        perm = torch.randperm(self.num_train, generator=generator, device=generator.device).to(self.device)
+        for start in range(0, self.num_train, batch_size):
+            idx = perm[start: start + batch_size]
+            per_rank = len(idx) // self.world_size
+            if per_rank < 2:
+                break
+            x = random_crop_flip(images[idx], self.padding, self.hflip, generator)
+            mine = slice(self.rank * per_rank, (self.rank + 1) * per_rank)
+            yield normalise(x[mine], self._mean, self._std), labels[idx[mine]]
+
+    def eval_batches(self, split: str = "test", batch_size: int = 1024) -> Iterator[tuple[torch.Tensor, ...]]:
+        """Un-augmented batches of `split` ("test", "train" or "holdout") in a fixed order."""
+        data = {"test": self._test, "train": self._train, "holdout": self._holdout}.get(split)
+        if data is None:
+            raise ValueError(f"no {split!r} split (choices: test, train, holdout when the run held one out)")
+        images, labels = data
+        if self.world_size > 1:  # each rank evaluates every world_size-th sample; the engine gathers them
+            images, labels = images[self.rank:: self.world_size], labels[self.rank:: self.world_size]
+        for start in range(0, len(labels), batch_size):
+            yield normalise(images[start: start + batch_size], self._mean, self._std), labels[start: start + batch_size]
+
+    def denormalise(self, images: torch.Tensor) -> torch.Tensor:
+        """Normalised float images back to [0, 1] (for pictures of a batch)."""
+        return (images * self._std + self._mean).clamp(0, 1)
+
+
+class FolderData:
+    """ImageNet-layout folders (<root>/train/<class>/…, <root>/val/<class>/…) decoded by DataLoader workers.
+
+    Workers produce uint8 tensors (RandomResizedCrop + flip for training, resize + centre crop for evaluation);
+    normalisation runs on the device after the transfer, as in the in-memory path.
+    """
+
+    def __init__(self, cfg, device: torch.device, seed: int, rank: int = 0, world_size: int = 1):
+        from torchvision import datasets as tv_datasets
+        from torchvision.transforms import v2
+
+        self.info = dataset_info(cfg)
+        self.device, self.rank, self.world_size = device, rank, world_size
+        self.num_workers = int(cfg.get("num_workers", 4))
+        size = self.info.img_size
+        train_tf = v2.Compose([v2.RandomResizedCrop(size, antialias=True),
+                               v2.RandomHorizontalFlip(0.5 if cfg.get("hflip", True) else 0.0), v2.PILToTensor()])
+        test_tf = v2.Compose([v2.Resize(int(round(size / 0.875)), antialias=True), v2.CenterCrop(size),
+                              v2.PILToTensor()])
+        self._train = tv_datasets.ImageFolder(f"{cfg.root}/train", transform=train_tf)
+        self._test = tv_datasets.ImageFolder(f"{cfg.root}/val", transform=test_tf)
+        if cfg.subset is not None:
+            self._train = torch.utils.data.Subset(self._train, range(int(cfg.subset)))
+        self._mean = torch.tensor(self.info.mean, device=device).view(1, -1, 1, 1)
+        self._std = torch.tensor(self.info.std, device=device).view(1, -1, 1, 1)
+
+    @property
+    def num_train(self) -> int:
+        return len(self._train)
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return -(-self.num_train // batch_size)
+
+    def _loader(self, dataset, batch_size: int, sampler=None, generator=None):
+        return torch.utils.data.DataLoader(
+            dataset, batch_size=batch_size, sampler=sampler, shuffle=sampler is None and generator is not None,
+            generator=generator, num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
+            persistent_workers=False, drop_last=False)
+
+    def _to_device(self, loader):
+        for x, y in loader:
+            x = x.to(self.device, non_blocking=True)
+            yield normalise(x, self._mean, self._std), y.to(self.device, non_blocking=True)
+
+    def train_batches(self, batch_size: int, generator: torch.Generator):
+        seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
+        sampler = None
+        if self.world_size > 1:
+            sampler = torch.utils.data.DistributedSampler(self._train, self.world_size, self.rank, seed=seed)
+        cpu_gen = torch.Generator().manual_seed(seed)
+        per_rank = batch_size // self.world_size  # batch_size is global, as in the in-memory path
+        return self._to_device(self._loader(self._train, per_rank, sampler, cpu_gen))
+
+    def eval_batches(self, split: str = "test", batch_size: int = 256):
+        if split != "test":
+            raise ValueError(f"imagefolder serves only the 'test' (val/) split for evaluation, not {split!r}")
+        return self._to_device(self._loader(self._test, batch_size))
+
+    def denormalise(self, images: torch.Tensor) -> torch.Tensor:
+        return (images * self._std + self._mean).clamp(0, 1)
+
+
+def build_data(cfg, device: torch.device, seed: int, rank: int = 0, world_size: int = 1):
+    """The data module for `cfg` (a dataset config node): InMemoryData or FolderData."""
+    cls = InMemoryData if cfg.name in IN_MEMORY else FolderData
+    return cls(cfg, device, seed, rank=rank, world_size=world_size)

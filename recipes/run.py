@@ -1,0 +1,237 @@
+"""run_training(cfg, run_dir): build everything from a composed config, train, evaluate every epoch, log, resume.
+
+train.py is a thin Hydra wrapper around this function, and tests call it directly.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from augment import METHODS
+from models import build_model
+from recipes import checkpoint as ckpt
+from recipes import distributed
+from recipes.config import resolve_device, validate
+from recipes.data import build_data, dataset_info
+from recipes.engine import StepConfig, lr_factor, predict, train_one_epoch
+from recipes.metrics import classification_metrics
+from recipes.tracking import RunTracker, read_summary, write_failure
+
+log = logging.getLogger(__name__)
+RUN_KEYS = ("dataset", "model", "augment", "alpha", "prob", "mode", "seed", "label_smoothing", "experiment")
+
+
+# ----------------------------------------------------------------------------- building blocks
+
+def build_mixer(augment_cfg: DictConfig, num_classes: int, generator: torch.Generator):
+    """The augment library's mixer named by `augment.name`; every other key of the node is a constructor arg."""
+    kwargs = OmegaConf.to_container(augment_cfg, resolve=True)
+    name = kwargs.pop("name")
+    if name not in METHODS:
+        raise ValueError(f"augment.name={name!r} is unknown: choose one of {', '.join(sorted(METHODS))}")
+    return METHODS[name](num_classes=num_classes, generator=generator, **kwargs)
+
+
+def build_optimizer(model: torch.nn.Module, optim: DictConfig) -> torch.optim.Optimizer:
+    """SGD (momentum, Nesterov) or AdamW; weight decay on every parameter, as the CIFAR papers do."""
+    if optim.name == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=optim.lr, momentum=optim.momentum,
+                               nesterov=bool(optim.nesterov), weight_decay=optim.weight_decay)
+    return torch.optim.AdamW(model.parameters(), lr=optim.lr, betas=tuple(optim.betas),
+                             weight_decay=optim.weight_decay)
+
+
+def build_scheduler(optimizer, cfg: DictConfig, steps_per_epoch: int):
+    epochs, sched, base_lr = int(cfg.trainer.epochs), cfg.sched, float(cfg.optim.lr)
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda step: lr_factor(step, steps_per_epoch, epochs, sched, base_lr))
+
+
+def step_config(cfg: DictConfig, device: torch.device) -> StepConfig:
+    """Resolve 'auto' precision/memory format: bf16 autocast and channels_last on CUDA, fp32 on CPU."""
+    on_cuda = device.type == "cuda"
+    precision = cfg.trainer.precision
+    bf16 = precision == "bf16" or (precision == "auto" and on_cuda)
+    channels_last = cfg.trainer.channels_last
+    return StepConfig(autocast_dtype=torch.bfloat16 if bf16 else None,
+                      channels_last=on_cuda if channels_last == "auto" else bool(channels_last),
+                      grad_clip=float(cfg.trainer.grad_clip), label_smoothing=float(cfg.label_smoothing),
+                      log_every=int(cfg.trainer.log_every), progress=bool(cfg.trainer.progress))
+
+
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    """Seed of everything random in one epoch: a killed run resumed at an epoch boundary redraws the same."""
+    return (seed * 1_000_003 + epoch * 7_919 + rank * 104_729) % (2**63)
+
+
+def run_values(cfg: DictConfig) -> dict:
+    """The run-defining values summary.json carries at its top level (DESIGN.md)."""
+    aug = cfg.augment
+    return {"dataset": cfg.dataset.name, "model": cfg.model.name, "augment": aug.name,
+            "alpha": aug.get("alpha"), "prob": aug.get("prob"), "mode": aug.get("mode"), "seed": int(cfg.seed),
+            "label_smoothing": float(cfg.label_smoothing), "experiment": cfg.get("experiment")}
+
+
+# ----------------------------------------------------------------------------- the run
+
+def run_training(cfg: DictConfig, run_dir: str | Path) -> dict:
+    """Train and evaluate as `cfg` says, writing into `run_dir`; returns the summary (metrics are fractions).
+
+    With `resume=true`, a complete run is skipped (its summary returned) and an interrupted one continues from
+    `run_dir/checkpoints/last.pt`. Any exception leaves failed.json (for sweep summaries) and is re-raised.
+    """
+    run_dir = Path(run_dir)
+    if cfg.resume and (done := read_summary(run_dir)) is not None:
+        log.info("%s is complete (summary.json); skipping. Pass resume=false to train again.", run_dir)
+        return done
+    trainer = None
+    try:
+        validate(cfg)
+        trainer = Trainer(cfg, run_dir)
+        return trainer.fit()
+    except Exception as err:
+        if trainer is None or trainer.dist.is_main:
+            write_failure(run_dir, err, trainer.epoch if trainer else 0)
+        raise
+    finally:
+        if trainer is not None:
+            trainer.close()
+
+
+class Trainer:
+    """Everything one run needs, built in the order that fails fastest: mixer, model, then data."""
+
+    def __init__(self, cfg: DictConfig, run_dir: Path):
+        self.cfg, self.run_dir = cfg, run_dir
+        device = resolve_device(cfg.trainer.device)
+        self.dist = distributed.init_from_env(device.type)
+        self.device = distributed.local_device(device, self.dist)
+        if cfg.trainer.deterministic:
+            torch.use_deterministic_algorithms(True, warn_only=True)
+            torch.backends.cudnn.benchmark = False
+        info = dataset_info(cfg.dataset)
+        self.mix_gen = torch.Generator(device=self.device)
+        self.data_gen = torch.Generator(device=self.device)
+        self.mixer = build_mixer(cfg.augment, info.num_classes, self.mix_gen)
+        torch.manual_seed(cfg.seed)
+        self.model = build_model(**OmegaConf.to_container(cfg.model, resolve=True), num_classes=info.num_classes,
+                                 in_chans=info.in_chans, img_size=info.img_size).to(self.device)
+        self.step_cfg = step_config(cfg, self.device)
+        if self.step_cfg.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        state = self._checkpoint_to_resume()
+        self.data = build_data(cfg.dataset, self.device, int(cfg.seed), self.dist.rank, self.dist.world_size)
+        self.steps_per_epoch = self.data.steps_per_epoch(int(cfg.trainer.batch_size))
+        self.optimizer = build_optimizer(self.model, cfg.optim)
+        self.scheduler = build_scheduler(self.optimizer, cfg, self.steps_per_epoch)
+        self.epoch, self.best_top1, self.wall_s = 0, 0.0, 0.0
+        if state:
+            self._restore(state)
+        self.train_model = self._wrap_model()
+        self.tracker = RunTracker(run_dir, self.epoch, self.epoch * self.steps_per_epoch) \
+            if self.dist.is_main else None
+
+    def _checkpoint_to_resume(self) -> dict | None:
+        own = self.run_dir / "checkpoints" / "last.pt"
+        if self.cfg.ckpt_path:
+            source = self.cfg.ckpt_path
+        elif self.cfg.resume and own.is_file():
+            source = own
+        else:
+            return None
+        state = ckpt.load_checkpoint(source)
+        ckpt.load_model_weights(self.model, state, source)
+        log.info("resuming from %s (epoch %d done)", source, state["epoch"])
+        return state
+
+    def _restore(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.best_top1, self.wall_s = state["epoch"], state["best_top1"], state["wall_s"]
+
+    def _wrap_model(self) -> torch.nn.Module:
+        model = self.model
+        if self.dist.enabled:
+            if self.cfg.trainer.get("sync_bn", False):
+                model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        if self.cfg.trainer.compile:
+            model = torch.compile(model)
+        return model
+
+    # ------------------------------------------------------------------------- loop
+
+    def fit(self) -> dict:
+        epochs, record = int(self.cfg.trainer.epochs), None
+        for epoch in range(self.epoch + 1, epochs + 1):
+            start = time.perf_counter()
+            stats = self._train_epoch(epoch)
+            metrics = self.evaluate()
+            self.wall_s += time.perf_counter() - start
+            self.epoch, self.best_top1 = epoch, max(self.best_top1, metrics["top1"])
+            record = {"epoch": epoch, "train_loss": stats["train_loss"], "lr": self.optimizer.param_groups[0]["lr"],
+                      **metrics, "img_per_s": stats["img_per_s"], "wall_s": self.wall_s}
+            if self.tracker is not None:
+                self.tracker.log_epoch(record, epoch * self.steps_per_epoch)
+                self._save_checkpoint()
+            log.info("epoch %d/%d  loss %.4f  top-1 %.2f%%  ECE %.4f  %.0f img/s", epoch, epochs,
+                     stats["train_loss"], 100 * metrics["top1"], metrics["ece"], stats["img_per_s"])
+        return self._finish(record)
+
+    def _train_epoch(self, epoch: int) -> dict:
+        seed = int(self.cfg.seed)
+        self.data_gen.manual_seed(epoch_seed(seed, epoch))            # same on every rank: same global batches
+        self.mix_gen.manual_seed(epoch_seed(seed, epoch, self.dist.rank + 1))  # differs per rank
+        torch.manual_seed(epoch_seed(seed, epoch, self.dist.rank + 1000))     # dropout, stochastic depth
+        on_first = self._log_grid if (epoch == 1 and self.tracker is not None) else None
+        on_log = self._log_step(epoch) if self.tracker is not None else None
+        batches = self.data.train_batches(int(self.cfg.trainer.batch_size), self.data_gen)
+        return train_one_epoch(self.train_model, batches, self.mixer, self.optimizer, self.scheduler,
+                               self.step_cfg, epoch, self.steps_per_epoch, on_log, on_first)
+
+    def _log_step(self, epoch: int):
+        offset = (epoch - 1) * self.steps_per_epoch
+        return lambda step, loss, lr, img_s: self.tracker.log_step(offset + step, loss, lr, img_s)
+
+    def _log_grid(self, images: torch.Tensor) -> None:
+        self.tracker.log_batch_grid(self.data.denormalise(images.float()))
+
+    def evaluate(self) -> dict:
+        """Clean test-set metrics on the predictions of the whole test set (gathered from every rank)."""
+        batches = self.data.eval_batches("test", int(self.cfg.trainer.eval_batch_size))
+        logits, labels = predict(self.model, batches, self.step_cfg.autocast_dtype, self.step_cfg.channels_last)
+        logits, labels = distributed.gather_cat(logits, self.dist), distributed.gather_cat(labels, self.dist)
+        return classification_metrics(logits, labels)
+
+    def _save_checkpoint(self) -> None:
+        ckpt.atomic_save({
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "best_top1": self.best_top1,
+            "wall_s": self.wall_s,
+            "config": OmegaConf.to_container(self.cfg, resolve=True)}, self.run_dir / "checkpoints" / "last.pt")
+
+    def _finish(self, last: dict | None) -> dict:
+        if last is None:  # resumed after the last epoch's checkpoint but before summary.json
+            last = {**self.evaluate(), "img_per_s": None}
+        summary = {"status": "complete", **{k: last[k] for k in ("top1", "top5", "nll", "ece", "brier")},
+                   "best_top1": self.best_top1, "epochs": self.epoch, "wall_s": self.wall_s,
+                   "img_per_s": last["img_per_s"], "world_size": self.dist.world_size, **run_values(self.cfg),
+                   "config": OmegaConf.to_container(self.cfg, resolve=True)}
+        if self.tracker is not None:
+            hparams = {k: v for k, v in run_values(self.cfg).items() if v is not None}
+            self.tracker.finish(summary, hparams)
+        log.info("done: top-1 %.2f%%  top-5 %.2f%%  ECE %.4f  NLL %.4f  (%d epochs, %.0f s) -> %s",
+                 100 * summary["top1"], 100 * summary["top5"], summary["ece"], summary["nll"],
+                 self.epoch, self.wall_s, self.run_dir)
+        return summary
+
+    def close(self) -> None:
+        if self.tracker is not None:
+            self.tracker.close()
+        distributed.cleanup(self.dist)

@@ -1,0 +1,145 @@
+"""Data: on-disk formats (idx, CIFAR pickles), the batched crop/flip, sharding, subset and holdout."""
+
+import gzip
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from recipes import datasets
+from recipes.data import build_data, random_crop_flip
+from tests.conftest import compose_cfg
+
+
+def write_idx(path, array: np.ndarray) -> None:
+    header = b"\x00\x00\x08" + bytes([array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+def write_fake_cifar(root, name: str, n_train: int, n_test: int, num_classes: int) -> dict:
+    """Tiny CIFAR in torchvision's exact pickle layout; returns the arrays written."""
+    folder, train_files, test_files, label_key = datasets.CIFAR_FOLDERS[name]
+    (root / folder).mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    written = {}
+    for split, files, n in (("train", train_files, n_train), ("test", test_files, n_test)):
+        parts = []
+        for f in files:
+            data = rng.integers(0, 256, (n, 3072), dtype=np.uint8)
+            labels = rng.integers(0, num_classes, n).tolist()
+            with open(root / folder / f, "wb") as fh:
+                pickle.dump({b"data": data, label_key: labels, b"filenames": [b"x"] * n}, fh)
+            parts.append((data, labels))
+        written[split] = (np.concatenate([d for d, _ in parts]), sum((lab for _, lab in parts), []))
+    return written
+
+
+def test_idx_reader_roundtrip(tmp_path):
+    images = np.random.default_rng(0).integers(0, 256, (5, 28, 28)).astype(np.uint8)
+    write_idx(tmp_path / "x.gz", images)
+    np.testing.assert_array_equal(datasets.read_idx(tmp_path / "x.gz"), images)
+
+
+def test_fashion_mnist_from_root_in_idx_format(tmp_path):
+    rng = np.random.default_rng(1)
+    for split, n in (("train", 20), ("test", 8)):
+        img_stem, lab_stem = datasets.FASHION_MNIST_FILES[split]
+        write_idx(tmp_path / f"{img_stem}.gz", rng.integers(0, 256, (n, 28, 28)))
+        write_idx(tmp_path / f"{lab_stem}.gz", rng.integers(0, 10, n))
+    x, y = datasets.load_fashion_mnist(tmp_path, "test")
+    assert x.shape == (8, 1, 28, 28) and x.dtype == torch.uint8 and y.dtype == torch.int64
+
+
+def test_missing_dataset_names_every_place_and_the_fix(tmp_path, monkeypatch):
+    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
+    with pytest.raises(datasets.DatasetNotFoundError) as err:
+        datasets.load_fashion_mnist(tmp_path / "nowhere", "train")
+    msg = str(err.value)
+    for place in (tmp_path / "nowhere", tmp_path / "debian"):
+        assert str(place) in msg
+    assert "apt-get install dataset-fashion-mnist" in msg and "dataset.download=true" in msg
+
+
+@pytest.mark.parametrize("name,classes", [("cifar10", 10), ("cifar100", 100)])
+def test_fabricated_cifar_loads_through_the_data_module(tmp_path, name, classes):
+    written = write_fake_cifar(tmp_path, name, n_train=6, n_test=4, num_classes=classes)
+    cfg = compose_cfg([f"dataset={name}", f"dataset.root={tmp_path}"]).dataset
+    data = build_data(cfg, torch.device("cpu"), seed=0)
+    n_files = len(datasets.CIFAR_FOLDERS[name][1])
+    assert data.num_train == 6 * n_files
+    x, y = next(data.eval_batches("test", 100))
+    expected = torch.from_numpy(written["test"][0].reshape(-1, 3, 32, 32)).float() / 255
+    mean, std = torch.tensor(cfg.mean).view(1, 3, 1, 1), torch.tensor(cfg.std).view(1, 3, 1, 1)
+    torch.testing.assert_close(x, (expected - mean) / std)
+    assert y.tolist() == written["test"][1]
+
+
+def test_cifar_missing_says_how_to_download(tmp_path):
+    with pytest.raises(datasets.DatasetNotFoundError, match="dataset.download=true"):
+        datasets.load_cifar("cifar10", tmp_path, "train")
+
+
+def test_crop_is_a_window_of_the_zero_padded_image_and_flip_mirrors():
+    g = torch.Generator().manual_seed(0)
+    images = torch.randint(1, 256, (64, 2, 7, 9), dtype=torch.uint8)  # no zeros, so padding is visible
+    out = random_crop_flip(images, padding=3, hflip=True, generator=g)
+    padded = torch.nn.functional.pad(images, (3, 3, 3, 3))
+    offsets = set()
+    for i in range(len(images)):
+        matches = [(dy, dx, flip) for dy in range(7) for dx in range(7) for flip in (False, True)
+                   if torch.equal(out[i], (lambda w: w.flip(2) if flip else w)(padded[i, :, dy:dy + 7, dx:dx + 9]))]
+        assert matches, f"sample {i} is not a (flipped) window of its padded image"
+        offsets.add(matches[0][:2])
+    assert len(offsets) > 10  # per-sample offsets, not one for the batch
+
+
+def test_crop_flip_is_seeded():
+    images = torch.randint(0, 256, (16, 1, 8, 8), dtype=torch.uint8)
+    a = random_crop_flip(images, 2, True, torch.Generator().manual_seed(3))
+    b = random_crop_flip(images, 2, True, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b)
+
+
+def synthetic(**over):
+    cfg = compose_cfg(["dataset=synthetic"]).dataset
+    return OmegaConf.merge(cfg, over)
+
+
+def test_training_batches_cover_the_epoch_and_keep_an_odd_last_batch():
+    data = build_data(synthetic(train_size=203), torch.device("cpu"), seed=0)
+    g = torch.Generator().manual_seed(0)
+    sizes = [len(y) for _, y in data.train_batches(64, g)]
+    assert sizes == [64, 64, 64, 11] and len(sizes) == data.steps_per_epoch(64)
+
+
+def test_ranks_split_each_global_batch_exactly():
+    """Two ranks' shares of every global batch are the single-process batch, cut in two."""
+    whole = build_data(synthetic(train_size=200), torch.device("cpu"), seed=0)
+    ranks = [build_data(synthetic(train_size=200), torch.device("cpu"), seed=0, rank=r, world_size=2)
+             for r in range(2)]
+    single = list(whole.train_batches(64, torch.Generator().manual_seed(5)))
+    shards = [list(d.train_batches(64, torch.Generator().manual_seed(5))) for d in ranks]
+    assert len(single) == len(shards[0]) == len(shards[1])
+    for (x, y), (x0, y0), (x1, y1) in zip(single, *shards, strict=True):
+        assert torch.equal(torch.cat([x0, x1]), x) and torch.equal(torch.cat([y0, y1]), y)
+
+
+def test_subset_and_seeded_holdout():
+    data = build_data(synthetic(train_size=300, subset=100, holdout=0.2), torch.device("cpu"), seed=7)
+    again = build_data(synthetic(train_size=300, subset=100, holdout=0.2), torch.device("cpu"), seed=7)
+    assert data.num_train == 80 and torch.equal(data.holdout_indices, again.holdout_indices)
+    (_, y_hold), = list(data.eval_batches("holdout", 1000))
+    assert len(y_hold) == 20
+
+
+def test_synthetic_classes_are_learnable_from_templates():
+    """Nearest class-mean on train predicts test far above chance: the set has structure to learn."""
+    data = build_data(synthetic(noise=0.35), torch.device("cpu"), seed=0)
+    (x, y), = list(data.eval_batches("train", 10_000))
+    (xt, yt), = list(data.eval_batches("test", 10_000))
+    means = torch.stack([x[y == k].mean(0) for k in range(10)]).flatten(1)
+    pred = torch.cdist(xt.flatten(1), means).argmin(1)
+    assert (pred == yt).float().mean() > 0.9
