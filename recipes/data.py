@@ -79,7 +79,8 @@ class InMemoryData:
     batched on the device. The last partial batch is kept, except a single leftover sample (BatchNorm cannot train
     on one). `subset=N` keeps the first N training images; `holdout` (a fraction, default 0) of them, chosen by the
     seed, is removed from training and served by `eval_batches("holdout")` (temperature scaling fits there).
-    With `world_size > 1` each rank trains on its own equal share of every global batch and evaluates every world_size-th test image.
+    With `world_size > 1` each rank trains on its own equal share of every global batch and evaluates every
+    world_size-th test image.
     """
 
     def __init__(self, cfg, device: torch.device, seed: int, rank: int = 0, world_size: int = 1):
