@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from augment import METHODS
+from augment import METHODS, MixChoice
 from models import build_model
 from recipes import checkpoint as ckpt
 from recipes import distributed
@@ -29,11 +29,20 @@ RUN_KEYS = ("dataset", "model", "augment", "alpha", "prob", "mode", "seed", "lab
 # ----------------------------------------------------------------------------- building blocks
 
 def build_mixer(augment_cfg: DictConfig, num_classes: int, generator: torch.Generator):
-    """The augment library's mixer named by `augment.name`; every other key of the node is a constructor arg."""
+    """The augment library's mixer named by `augment.name`; every other key of the node is a constructor arg.
+
+    `name: choice` builds MixChoice (timm's mixup/cutmix switch, generalised): `methods` maps method names to their
+    args and `probs` gives each one's chance per batch. All mixers share the run's generator.
+    """
     kwargs = OmegaConf.to_container(augment_cfg, resolve=True)
     name = kwargs.pop("name")
+    if name == "choice":
+        methods, probs = kwargs.pop("methods"), kwargs.pop("probs")
+        mixers = [build_mixer(OmegaConf.create({"name": m, **(args or {})}), num_classes, generator)
+                  for m, args in methods.items()]
+        return MixChoice(mixers, list(probs), generator=generator)
     if name not in METHODS:
-        raise ValueError(f"augment.name={name!r} is unknown: choose one of {', '.join(sorted(METHODS))}")
+        raise ValueError(f"augment.name={name!r} is unknown: choose one of {', '.join(sorted(METHODS))} or choice")
     return METHODS[name](num_classes=num_classes, generator=generator, **kwargs)
 
 
