@@ -1,0 +1,197 @@
+"""Summarise sweeps: a row per config group with mean ± std over seeds, failed runs, plots, paper comparison.
+
+    python scripts/summarize.py multirun/2024-05-01_12-00-00 [more dirs] [--out DIR] [--metrics top1,ece,nll]
+                                [--paper fmix_fashion_mnist_preact18] [--tensorboard]
+
+Writes summary.md, summary.csv (fractions; mean/std/n columns per metric), top1_vs_alpha.png and
+ece_vs_alpha.png (when alpha varies), reliability.png (when eval.py left eval/predictions.npz) into --out
+(default: the first dir), and prints the Markdown. Reads only the run-directory files (scripts/sweeplib.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "scripts"), str(ROOT)]  # sweeplib & co. and recipes.plots, from any cwd
+
+import sweeptables as tables  # noqa: E402
+from sweeplib import MISSING, Group, format_value, group_label, group_runs, load_runs  # noqa: E402
+
+ALPHA_KEY = "augment.alpha"
+
+
+# --------------------------------------------------------------------------------------------------
+# Plots and TensorBoard
+# --------------------------------------------------------------------------------------------------
+
+def _is_number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def curve_labels(groups: list[Group]) -> list[str]:
+    """A short line label per group: the non-alpha group keys that tell the lines apart (e.g. "cutmix").
+
+    Keys a group lacks (MISSING, e.g. augment.mode for the baseline) and keys with one value left are omitted.
+    """
+    keys = [k for k in (groups[0].values if groups else {}) if k != ALPHA_KEY]
+    keys = [k for k in keys
+            if len({format_value(g.values[k]) for g in groups if g.values[k] is not MISSING}) > 1]
+    labels = []
+    for group in groups:
+        present = [(k, format_value(group.values[k])) for k in keys if group.values[k] is not MISSING]
+        if len(keys) == 1 and present:
+            labels.append(present[0][1])
+        else:
+            labels.append(", ".join(f"{k}={v}" for k, v in present))
+    return labels
+
+
+def alpha_curves(groups: list[Group], metric: str) -> dict[str, list[tuple[float, float, float]]]:
+    """label -> [(alpha, mean, std)] per method (see curve_labels); percent metrics scaled to percent.
+
+    Groups without a numeric alpha (the baseline) become flat lines over the swept alpha range, for reference.
+    """
+    scale = 100.0 if tables.is_percent(metric) else 1.0
+    curves: dict[str, list] = {}
+    flat: dict[str, tuple[float, float]] = {}
+    for group, label in zip(groups, curve_labels(groups), strict=True):
+        stat = group.stats().get(metric)
+        if stat is None:
+            continue
+        point = (scale * stat.mean, scale * (stat.std or 0.0))
+        alpha = group.values[ALPHA_KEY]
+        if _is_number(alpha):
+            curves.setdefault(label or metric, []).append((alpha, *point))
+        else:
+            flat[label or "no alpha"] = point
+    xs = [x for points in curves.values() for x, _, _ in points]
+    for label, point in flat.items():
+        curves[label] = [(x, *point) for x in (min(xs), max(xs))] if xs else []
+    return {label: sorted(points) for label, points in curves.items() if points}
+
+
+def plot_alpha(groups: list[Group], out: Path) -> list[Path]:
+    """top1_vs_alpha.png and ece_vs_alpha.png, only when augment.alpha is one of the group keys."""
+    if not groups or ALPHA_KEY not in groups[0].values:
+        return []
+    from recipes.plots import curve_plot
+
+    written = []
+    for metric, ylabel in (("top1", "top-1 accuracy (%)"), ("ece", "ECE (15 bins)")):
+        curves = alpha_curves(groups, metric)
+        if curves:
+            path = out / f"{metric}_vs_alpha.png"
+            curve_plot(curves, xlabel="alpha", ylabel=ylabel, path=path)
+            written.append(path)
+    return written
+
+
+def reliability_inputs(groups: list[Group]) -> dict:
+    """label -> (confidences, correct) from eval/predictions.npz of the lowest-seed complete run per group."""
+    import numpy as np
+
+    inputs = {}
+    for group in groups:
+        runs = sorted(group.complete, key=lambda r: str(r.config.get("seed")))
+        path = next((r.path / "eval" / "predictions.npz" for r in runs
+                     if (r.path / "eval" / "predictions.npz").is_file()), None)
+        if path is None:
+            continue
+        with np.load(path) as data:
+            logits, labels = data["logits"].astype(np.float64), data["labels"]
+        probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        inputs[group_label(group)] = (probs.max(axis=1), probs.argmax(axis=1) == labels)
+    return inputs
+
+
+def plot_reliability(groups: list[Group], out: Path) -> list[Path]:
+    inputs = reliability_inputs(groups)
+    if not inputs:
+        return []
+    from recipes.plots import reliability_diagram
+
+    path = out / "reliability.png"
+    reliability_diagram(inputs, n_bins=15, path=path)
+    return [path]
+
+
+def _tb_value(value):
+    return value if _is_number(value) or isinstance(value, bool | str) else format_value(value)
+
+
+def write_hparams(groups: list[Group], out: Path) -> int:
+    """An hparams entry per complete run (group keys + seed -> final metrics); returns the count."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    count = 0
+    with SummaryWriter(log_dir=str(out / "tb_hparams")) as writer:
+        for group in groups:
+            for run in group.complete:
+                hparams = {k: _tb_value(v) for k, v in group.values.items()}
+                hparams["seed"] = _tb_value(run.config.get("seed", MISSING))
+                name = f"{count:04d}_{run.path.name}"
+                writer.add_hparams(hparams, dict(run.metrics), run_name=name)
+                count += 1
+    return count
+
+
+# --------------------------------------------------------------------------------------------------
+# Command line
+# --------------------------------------------------------------------------------------------------
+
+def summarize(dirs: list[Path], out: Path | None = None, metrics: str | None = None, paper: str | None = None,
+              tensorboard: bool = False, plots: bool = True) -> str:
+    """Everything the command line does; returns the Markdown it printed into summary.md."""
+    runs = load_runs([Path(d) for d in dirs])
+    groups = group_runs(runs)
+    out = Path(out) if out is not None else Path(dirs[0])
+    out.mkdir(parents=True, exist_ok=True)
+    counts = {s: sum(r.status == s for r in runs) for s in ("complete", "failed", "incomplete")}
+    parts = [f"# Sweep summary: {', '.join(map(str, dirs))}",
+             f"{len(runs)} runs: {counts['complete']} complete, {counts['failed']} failed, "
+             f"{counts['incomplete']} incomplete; {len(groups)} groups; mean ± sample std over seeds.",
+             tables.summary_table(groups, tables.choose_metrics(groups, metrics)), tables.problem_runs(runs)]
+    if paper:
+        parts.append(tables.paper_section(paper, runs, groups))
+    tables.write_csv(groups, out / "summary.csv")
+    written = [out / "summary.md", out / "summary.csv"]
+    if plots:
+        written += plot_alpha(groups, out) + plot_reliability(groups, out)
+    if tensorboard:
+        write_hparams(groups, out)
+        written.append(out / "tb_hparams")
+    text = "\n\n".join(p for p in parts if p) + "\n"
+    (out / "summary.md").write_text(text)
+    print(text)
+    print("wrote: " + ", ".join(str(p) for p in written))
+    return text
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    add = parser.add_argument
+    add("dirs", nargs="+", type=Path, help="multirun (or run) dirs to search for run dirs")
+    add("--out", type=Path, default=None, help="where to write the files (default: the first dir)")
+    add("--metrics", default=None, help="comma-separated table metrics (default: top1,ece,nll + eval's)")
+    add("--paper", default=None, help="experiment name (or YAML path) whose paper: node to compare with")
+    add("--tensorboard", action="store_true", help="write TensorBoard hparams to <out>/tb_hparams")
+    add("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        summarize(args.dirs, args.out, args.metrics, args.paper, args.tensorboard, args.plots)
+    except ValueError as err:
+        print(f"summarize: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

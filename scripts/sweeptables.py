@@ -1,0 +1,144 @@
+"""Text outputs of a sweep summary: Markdown tables (summary, problem runs, ours vs paper) and summary.csv.
+
+Files keep fractions; tables show accuracy-like metrics in percent with 2 decimals, the rest with 4.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import paperlib
+from sweeplib import MISSING, Group, Run, Stat, format_value, group_label
+from sweeplib import metric_names as all_metric_names
+
+DEFAULT_METRICS = ("top1", "ece", "nll")
+# eval.py's scalar metrics that join the default table when present (OOD results go to the CSV only).
+EVAL_TABLE_METRICS = ("mce", "ada_ece", "classwise_ece", "temperature", "ece_ts", "nll_ts")
+PERCENT_METRICS = ("top1", "top5", "best_top1")
+PERCENT_SUFFIXES = (".auroc", ".tnr_at_tpr95", ".detection_acc")
+
+
+# --------------------------------------------------------------------------------------------------
+# Formatting
+# --------------------------------------------------------------------------------------------------
+
+def is_percent(metric: str) -> bool:
+    """Accuracy-like metrics are shown in percent (files keep fractions)."""
+    return metric in PERCENT_METRICS or metric.endswith(PERCENT_SUFFIXES)
+
+
+def fmt_number(metric: str, value: float) -> str:
+    if is_percent(metric):
+        return f"{100 * value:.2f}"
+    if metric in ("wall_s", "img_per_s"):
+        return f"{value:.1f}"
+    return f"{value:.4f}"
+
+
+def fmt_stat(metric: str, stat: Stat | None) -> str:
+    """'95.70 ± 0.12'; std '—' for a single seed; '—' with no value at all."""
+    if stat is None:
+        return "—"
+    std = "—" if stat.std is None else fmt_number(metric, stat.std)
+    return f"{fmt_number(metric, stat.mean)} ± {std}"
+
+
+def fmt_diff(metric: str, diff: float | None) -> str:
+    """ours − paper: in percentage points for accuracy-like metrics."""
+    if diff is None:
+        return "—"
+    return f"{100 * diff:+.2f}" if is_percent(metric) else f"{diff:+.4f}"
+
+
+def column_name(metric: str) -> str:
+    return f"{metric} (%)" if is_percent(metric) else metric
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+# --------------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------------
+
+def choose_metrics(groups: list[Group], requested: str | None) -> list[str]:
+    """--metrics as given (each checked against the runs), else top1/ece/nll plus eval.py's scalars found."""
+    found = all_metric_names(groups)
+    if requested:
+        names = [m.strip() for m in requested.split(",") if m.strip()]
+        unknown = [m for m in names if m not in found]
+        if unknown and found:
+            raise ValueError(f"--metrics {','.join(unknown)} not in the runs' metrics: {', '.join(found)}")
+        return names
+    return list(DEFAULT_METRICS) + [m for m in EVAL_TABLE_METRICS if m in found]
+
+
+def summary_table(groups: list[Group], metrics: list[str]) -> str:
+    """Markdown: group keys, then 'mean ± std' per metric, then n (complete runs = seeds)."""
+    keys = list(groups[0].values) if groups else []
+    header = (keys or ["runs"]) + [column_name(m) for m in metrics] + ["n"]
+    rows = []
+    for group in groups:
+        stats = group.stats()
+        label = [format_value(v) for v in group.values.values()] or [group_label(group)]
+        rows.append(label + [fmt_stat(m, stats.get(m)) for m in metrics] + [str(len(group.complete))])
+    return markdown_table(header, rows)
+
+
+def problem_runs(runs: list[Run]) -> str:
+    """Failed and incomplete runs with their dir and error; empty when every run completed."""
+    parts = []
+    for status in ("failed", "incomplete"):
+        bad = [r for r in runs if r.status == status]
+        if bad:
+            parts.append(f"### {status.capitalize()} runs ({len(bad)})\n")
+            parts += [f"- `{_shown(r.path)}` ({_epochs_done(r.epoch)}): {r.error}" for r in bad]
+            parts.append("")
+    return "\n".join(parts)
+
+
+def _shown(path: Path) -> str:
+    """The path relative to the working dir when it lies below it (shorter, copy-pasteable), else absolute."""
+    try:
+        return str(path.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _epochs_done(epoch: int | None) -> str:
+    return "no epoch finished" if not epoch else f"last finished epoch: {epoch}"
+
+
+def write_csv(groups: list[Group], path: Path) -> None:
+    """summary.csv: group keys, run counts, then <metric>_mean/_std/_n for every metric (fractions)."""
+    metrics = all_metric_names(groups)
+    keys = list(groups[0].values) if groups else []
+    header = keys + ["n_complete", "n_failed", "n_incomplete"]
+    header += [f"{m}_{part}" for m in metrics for part in ("mean", "std", "n")]
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        for group in groups:
+            stats = group.stats()
+            counts = [sum(r.status == s for r in group.runs) for s in ("complete", "failed", "incomplete")]
+            row = ["" if v is MISSING else format_value(v) for v in group.values.values()] + counts
+            for m in metrics:
+                s = stats.get(m)
+                row += ["", "", 0] if s is None else [repr(s.mean), "" if s.std is None else repr(s.std), s.n]
+            writer.writerow(row)
+
+
+def paper_section(name: str, runs: list[Run], groups: list[Group]) -> str:
+    """Markdown: ours vs published per paper row, the difference in points, and schedule mismatch notes."""
+    paper = paperlib.load_paper(name, runs)
+    metric, ours = paper["metric"], paper.get("ours", paper["metric"])
+    header = ["row", f"paper {column_name(metric)}", f"ours {column_name(ours)}", "n", "ours − paper"]
+    rows = [[r.label, "—" if r.paper is None else fmt_number(metric, r.paper), fmt_stat(ours, r.ours),
+             str(r.ours.n if r.ours else 0), fmt_diff(metric, r.diff)]
+            for r in paperlib.compare(paper, groups)]
+    notes = [f"**Note: {n}**" for n in paperlib.schedule_notes(paper, runs)]
+    source = f"Source: {paper.get('source', '(no source given)')}"
+    return "\n\n".join([f"## Ours vs paper: {name}", source, markdown_table(header, rows), *notes])
