@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -28,6 +29,12 @@ def _save(figure: Figure, path: str | Path | None) -> None:
     if path is not None:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(path, format="png", dpi=120)
+
+
+def figure_rgb(figure: Figure) -> np.ndarray:
+    """The figure rendered to an (H, W, 3) uint8 array (for TensorBoard's add_image with dataformats="HWC")."""
+    figure.canvas.draw()
+    return np.asarray(figure.canvas.buffer_rgba())[..., :3].copy()
 
 
 def reliability_diagram(

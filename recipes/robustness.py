@@ -159,6 +159,26 @@ def ood_scores(in_logits: Tensor, out_logits: Tensor) -> dict[str, float]:
     return detection_metrics(max_softmax(in_logits), max_softmax(out_logits))
 
 
+def adapt_images(pixels: Tensor, in_chans: int, img_size: int) -> Tensor:
+    """Another dataset's [0, 1] pixels (B, C, H, W) made into the model's (B, in_chans, img_size, img_size).
+
+    Grey to RGB repeats the channel; RGB to grey takes the channel mean; the size is changed by bilinear
+    interpolation (antialiased when shrinking). Used to score other datasets as OOD inputs of a model.
+    """
+    channels = pixels.shape[1]
+    if channels != in_chans:
+        if in_chans == 1:
+            pixels = pixels.mean(dim=1, keepdim=True)
+        elif channels == 1:
+            pixels = pixels.expand(-1, in_chans, -1, -1)
+        else:
+            raise ValueError(f"cannot map {channels}-channel images to the model's {in_chans} channels")
+    if pixels.shape[-2:] != (img_size, img_size):
+        pixels = torch.nn.functional.interpolate(pixels, size=(img_size, img_size), mode="bilinear",
+                                                 align_corners=False, antialias=True)
+    return pixels.clamp(0, 1)
+
+
 def noise_images(
     n: int,
     shape: Sequence[int],
