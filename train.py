@@ -8,10 +8,13 @@
 All the work is in recipes.run_training; this file only composes the config (Hydra) and hands over.
 """
 
+import sys
+
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from recipes.distributed import env_rank
 from recipes.run import run_training
 
 # Run dirs are named by the overrides that define the run; the plain default run goes to runs/default.
@@ -25,4 +28,6 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    if env_rank() > 0:  # torchrun's other processes: rank 0 alone writes .hydra/ and train.log into the run dir
+        sys.argv += ["hydra.output_subdir=null", "hydra/job_logging=stdout"]
     main()

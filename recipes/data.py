@@ -207,7 +207,10 @@ class FolderData:
     def eval_batches(self, split: str = "test", batch_size: int = 256):
         if split != "test":
             raise ValueError(f"imagefolder serves only the 'test' (val/) split for evaluation, not {split!r}")
-        return self._to_device(self._loader(self._test, batch_size))
+        test = self._test
+        if self.world_size > 1:  # every world_size-th image per rank, as in the in-memory path; the engine gathers
+            test = torch.utils.data.Subset(test, range(self.rank, len(test), self.world_size))
+        return self._to_device(self._loader(test, batch_size))
 
     def denormalise(self, images: torch.Tensor) -> torch.Tensor:
         return (images * self._std + self._mean).clamp(0, 1)

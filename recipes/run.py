@@ -104,7 +104,8 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict:
         trainer = Trainer(cfg, run_dir)
         return trainer.fit()
     except Exception as err:
-        if trainer is None or trainer.dist.is_main:
+        is_main = trainer.dist.is_main if trainer else distributed.env_rank() == 0
+        if is_main:  # one failed.json per run, not one per process
             write_failure(run_dir, err, trainer.epoch if trainer else 0)
         raise
     finally:
@@ -120,9 +121,11 @@ class Trainer:
         device = resolve_device(cfg.trainer.device)
         self.dist = distributed.init_from_env(device.type)
         self.device = distributed.local_device(device, self.dist)
+        distributed.check_setup(int(cfg.trainer.batch_size), bool(cfg.trainer.sync_bn), self.device, self.dist)
+        # cuDNN autotuning picks the fastest conv kernels for our fixed shapes, unless bitwise repeatability is asked
+        torch.backends.cudnn.benchmark = not cfg.trainer.deterministic
         if cfg.trainer.deterministic:
             torch.use_deterministic_algorithms(True, warn_only=True)
-            torch.backends.cudnn.benchmark = False
         info = dataset_info(cfg.dataset)
         self.mix_gen = torch.Generator(device=self.device)
         self.data_gen = torch.Generator(device=self.device)
@@ -141,6 +144,7 @@ class Trainer:
         self.epoch, self.best_top1, self.wall_s = 0, 0.0, 0.0
         if state:
             self._restore(state)
+        distributed.check_same_on_all_ranks(self.epoch, "the epoch to resume from", self.device, self.dist)
         self.train_model = self._wrap_model()
         self.tracker = RunTracker(run_dir, self.epoch, self.epoch * self.steps_per_epoch) \
             if self.dist.is_main else None
@@ -213,6 +217,7 @@ class Trainer:
 
     def evaluate(self) -> dict:
         """Clean test-set metrics on the predictions of the whole test set (gathered from every rank)."""
+        distributed.broadcast_buffers(self.model, self.dist)
         batches = self.data.eval_batches("test", int(self.cfg.trainer.eval_batch_size))
         logits, labels = predict(self.model, batches, self.step_cfg.autocast_dtype, self.step_cfg.channels_last)
         logits, labels = distributed.gather_cat(logits, self.dist), distributed.gather_cat(labels, self.dist)
