@@ -1,0 +1,141 @@
+"""Functional layer: whole-batch, loop-free operations behind every mixer, plus the samplers re-exported.
+
+Conventions: a *partners* tensor (B,) int64 says which sample each one is mixed with; a *paste mask*
+(B, 1, H, W) marks the pixels a sample takes from its partner (bool, or float in [0, 1] for soft masks);
+λ (*lam*, (B,) float) is the fraction of a sample's own image that it keeps, and its own label's weight.
+Use `sample_*` to draw, then `box_masks` / `paste` / `blend` / `mix_targets` to apply, e.g.::
+
+    partners, boxes = sample_cutmix(B, H, W, alpha=1.0, prob=1.0, mode="elem", generator=g)
+    mixed = paste(images, partners, box_masks(boxes, H, W))
+    targets = pair_targets(labels, partners, 1 - box_area_fraction(boxes, H, W), num_classes)
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from augment.fourier import fourier_masks, lowfreq_images, sample_fmix  # noqa: F401
+from augment.sampling import (  # noqa: F401  (re-exported: the public functional API)
+    box_area_fraction,
+    pair_partners,
+    place_boxes,
+    sample_active,
+    sample_boxes,
+    sample_cutmix,
+    sample_cutout,
+    sample_lambda,
+    sample_minmax_boxes,
+    sample_mixup,
+    sample_ricap,
+    unit_index,
+)
+
+
+def box_masks(boxes: Tensor, height: int, width: int, dtype: torch.dtype = torch.bool) -> Tensor:
+    """(n, 4) xyxy half-open boxes → (n, 1, H, W) masks, 1/True inside the box, in `dtype`.
+
+    The outer product of a row indicator and a column indicator: pixel p lies in [start, stop) exactly when
+    |(2p + 1) − (start + stop)| < stop − start, evaluated for all boxes and both axes in a few float32
+    broadcast operations (no loop, no indexing; bool kernels are much slower on CPU, so bool comes last).
+    """
+    bounds = boxes.float()
+    start, stop = bounds[:, :2], bounds[:, 2:]  # (n, 2): x then y
+    odd = torch.arange(1, 2 * max(height, width), 2, device=boxes.device, dtype=torch.float32)  # 2p + 1
+    inside = (odd - (start + stop)[..., None]).abs_().lt_((stop - start)[..., None])  # (n, 2, L), 0/1
+    mask = inside[:, None, 1, :height, None] * inside[:, None, 0, None, :width]
+    return mask.to(dtype)
+
+
+def paste(images: Tensor, partners: Tensor, mask: Tensor) -> Tensor:
+    """New batch (1 − m) · images + m · images[partners] for a (B, 1, H, W) mask m: bool, 0/1 or soft float.
+
+    A 0/1 mask pastes exactly (sample i shows images[partners[i]] where m = 1 and itself elsewhere).
+    Float images use one torch.lerp, which is exact at weights 0 and 1 for finite values, written into the
+    gathered partner buffer (one allocation, like a clone). float16/bfloat16 blend in float32 and uint8 blends
+    in float32 and rounds half to even; a bool mask on uint8 selects without arithmetic.
+    """
+    source = images.index_select(0, partners)
+    if mask.dtype == torch.bool and not images.is_floating_point():
+        return torch.where(mask, source, images, out=source)
+    if images.dtype in (torch.float32, torch.float64):
+        return torch.lerp(images, source, mask.to(images.dtype), out=source)
+    mixed = torch.lerp(images.float(), source.float(), mask.float())
+    if not images.is_floating_point():
+        mixed = mixed.round_().clamp_(0, 255)
+    return mixed.to(images.dtype)
+
+
+def blend(images: Tensor, partners: Tensor, lam: Tensor) -> Tensor:
+    """Mixup of whole images: lam · images + (1 − lam) · images[partners], lam (B,) the own image's weight.
+
+    Rounding as in paste (uint8 is blended in float32 and rounded); lam = 1 returns the own image exactly.
+    """
+    return paste(images, partners, (1.0 - lam).reshape(-1, 1, 1, 1))
+
+
+def mix_targets(labels: Tensor, sources: Tensor, weights: Tensor, num_classes: int) -> Tensor:
+    """Soft targets (B, num_classes) float32: row i = Σ_s weights[i, s] · one_hot(labels[sources[i, s]]).
+
+    sources/weights are (B, S): S = 1 for one-hot, 2 for pair mixers, 4 for RICAP. Rows sum to Σ_s weights.
+    """
+    targets = torch.zeros(labels.shape[0], num_classes, dtype=torch.float32, device=labels.device)
+    return targets.scatter_add_(1, labels[sources], weights.float())
+
+
+def one_hot_targets(labels: Tensor, num_classes: int) -> Tensor:
+    """(B, num_classes) float32 one-hot rows."""
+    own = torch.arange(labels.shape[0], device=labels.device)[:, None]
+    return mix_targets(labels, own, torch.ones(own.shape, device=labels.device), num_classes)
+
+
+def pair_targets(labels: Tensor, partners: Tensor, lam: Tensor, num_classes: int) -> Tensor:
+    """Targets of a two-image mix: lam · one_hot(own label) + (1 − lam) · one_hot(partner's label)."""
+    targets = torch.zeros(labels.shape[0], num_classes, dtype=torch.float32, device=labels.device)
+    targets.scatter_(1, labels[:, None], lam[:, None].float())
+    return targets.scatter_add_(1, labels[partners][:, None], 1.0 - lam[:, None].float())
+
+
+def union_masks(boxes: Tensor, height: int, width: int) -> Tensor:
+    """(B, K, 4) boxes → (B, 1, H, W) bool mask of their union (Cutout's several holes)."""
+    b, k, _ = boxes.shape
+    return box_masks(boxes.reshape(b * k, 4), height, width).reshape(b, k, height, width).any(1, keepdim=True)
+
+
+def fill(images: Tensor, mask: Tensor, value: str) -> Tensor:
+    """New batch with masked pixels set to 0 ("zero") or to the image's per-channel mean ("mean";
+    rounded for uint8)."""
+    if value == "zero":
+        return images.masked_fill(mask, 0)
+    mean = images.float().mean(dim=(2, 3), keepdim=True)
+    if not images.is_floating_point():
+        mean = mean.round()
+    return torch.where(mask, mean.to(images.dtype), images)
+
+
+def ricap_stitch(images: Tensor, sources: Tensor, corner: Tensor, offsets: Tensor) -> Tensor:
+    """Stitch four crops per sample (see sample_ricap for the layout) with one gather over the batch.
+
+    Inside quadrant q of sample b, output pixel (r, c) reads source image sources[b, q] at (r, c) shifted
+    by a constant (the crop offset minus the quadrant's corner). So the flat source index is a per-(b, q)
+    constant plus r·W + c: a (B, 4) table, a quadrant map and one torch.take for all pixels and channels.
+    """
+    b, c, h, w = images.shape
+    device = images.device
+    rows, cols, quads = (torch.arange(n, device=device) for n in (h, w, 4))
+    bottom = (rows >= corner[:, 0:1]).long()  # (B, H)
+    right = (cols >= corner[:, 1:2]).long()  # (B, W)
+    quadrant = (2 * bottom[:, :, None] + right[:, None, :]).reshape(b, h * w)
+    shift_y = offsets[:, :, 0] - (quads // 2) * corner[:, 0:1]  # (B, 4) source row − output row
+    shift_x = offsets[:, :, 1] - (quads % 2) * corner[:, 1:2]
+    base = sources * (c * h * w) + shift_y * w + shift_x  # flat index of quadrant q's source at (0, 0)
+    flat = base.gather(1, quadrant) + (rows[:, None] * w + cols).reshape(1, h * w)  # (B, H·W), channel 0
+    index = flat[:, None, :] + (torch.arange(c, device=device) * (h * w))[None, :, None]
+    return torch.take(images, index).reshape(b, c, h, w)
+
+
+def ricap_weights(corner: Tensor, height: int, width: int) -> Tensor:
+    """(B, 4) area fractions of the four quadrants: the target weight of each crop's label."""
+    h, w = corner[:, 0].float(), corner[:, 1].float()
+    areas = torch.stack([h * w, h * (width - w), (height - h) * w, (height - h) * (width - w)], dim=1)
+    return areas / float(height * width)

@@ -1,0 +1,249 @@
+"""The mixers: callables `(images, labels) -> (images, soft_targets)` for any training loop.
+
+images (B, C, H, W) of any float dtype or uint8, H ≠ W allowed, on CPU or CUDA; labels (B,) integer class
+indices in [0, num_classes). Targets are (B, num_classes) float32 rows summing to 1. Label smoothing is not
+applied here. Nothing is modified in place; when nothing is mixed (NoMix, prob=0) the input images object
+itself is returned.
+
+Randomness: every draw comes from `self.generator` at call time, on that generator's device (so a CUDA
+generator samples on the GPU), then moves to the images' device. Reseeding the generator reproduces the
+draws exactly. With generator=None a private CPU generator is created, seeded once from torch's global RNG.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+
+import torch
+from torch import Tensor
+
+from augment import functional as F
+from augment._checks import (
+    check_alpha,
+    check_batch,
+    check_generator,
+    check_mode,
+    check_positive_int,
+    check_prob,
+)
+from augment.fourier import sample_fmix
+
+
+def private_generator() -> torch.Generator:
+    """A CPU generator seeded from torch's global RNG (so torch.manual_seed still makes runs repeatable)."""
+    seed = int(torch.randint(0, 2**62, (1,)).item())
+    return torch.Generator().manual_seed(seed)
+
+
+class _Mixer:
+    """Shared arguments and checks: num_classes, prob, generator; subclasses implement `_mix`."""
+
+    def __init__(self, num_classes: int, prob: float, generator: torch.Generator | None) -> None:
+        self.num_classes = check_positive_int(num_classes, "num_classes")
+        self.prob = check_prob(prob)
+        self.generator = private_generator() if generator is None else check_generator(generator)
+
+    def __call__(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        check_batch(images, labels, self.num_classes)
+        labels = labels.long()
+        if self.prob == 0.0:
+            return images, F.one_hot_targets(labels, self.num_classes)
+        return self._mix(images, labels)
+
+    def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in vars(self).items() if k != "generator")
+        return f"{type(self).__name__}({args})"
+
+
+class NoMix(_Mixer):
+    """No mixing: images returned as they are, one-hot targets. The baseline, with the common signature;
+    no paper, no pairing, λ = 1 for every sample.
+
+    Args:
+        num_classes: number of classes (width of the targets).
+        prob: accepted for uniformity; has no effect.
+        generator: accepted for uniformity; never drawn from.
+    """
+
+    def __init__(self, num_classes: int, prob: float = 1.0, generator: torch.Generator | None = None) -> None:
+        super().__init__(num_classes, prob, generator)
+
+    def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        return images, F.one_hot_targets(labels, self.num_classes)
+
+
+class _PairMixer(_Mixer):
+    """A mixer of two images per sample with λ ~ Beta(alpha, alpha) and a `mode`."""
+
+    def __init__(self, num_classes, alpha, prob, mode, generator) -> None:
+        super().__init__(num_classes, prob, generator)
+        self.alpha = check_alpha(alpha)
+        self.mode = check_mode(mode)
+
+
+class Mixup(_PairMixer):
+    """Mixup (Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018).
+
+    Sample i becomes λ_i · x_i + (1 − λ_i) · x_j and its target λ_i · y_i + (1 − λ_i) · y_j, where j is
+    its partner under the pairing rule (a random perfect matching of the batch; with an odd batch one sample
+    is left unmixed) and λ ~ Beta(alpha, alpha) is the weight of the sample's own image and label.
+    uint8 images are blended in float32 and rounded back to uint8 (targets keep the exact λ).
+
+    Args:
+        num_classes: number of classes.
+        alpha: Beta concentration, > 0 (1.0 = uniform λ; small alpha = λ near 0 or 1).
+        prob: probability that a batch / pair / sample (per `mode`) is mixed at all; otherwise λ = 1.
+        mode: "batch" (one λ for the batch), "pair" (one λ per pair), "elem" (one λ per sample).
+        generator: torch.Generator all draws come from (see module docstring).
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        alpha: float = 1.0,
+        prob: float = 1.0,
+        mode: str = "batch",
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__(num_classes, alpha, prob, mode, generator)
+
+    def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        partners, lam = F.sample_mixup(images.shape[0], self.alpha, self.prob, self.mode, self.generator)
+        partners, lam = partners.to(images.device), lam.to(images.device)
+        return F.blend(images, partners, lam), F.pair_targets(labels, partners, lam, self.num_classes)
+
+
+class CutMix(_PairMixer):
+    """CutMix (Yun et al., "CutMix: Regularization Strategy to Train Strong Classifiers with Localizable
+    Features", ICCV 2019).
+
+    Sample i receives a rectangle cut from its partner j (pairing rule: random perfect matching, odd one out
+    unmixed) at the same position. λ ~ Beta(alpha, alpha) gives the box side ratios √(1 − λ) (rounded to
+    whole pixels); the box centre is uniform over the whole image, so boxes reach every border, and the box
+    is clipped to the image. The target weight λ of the own label is then recomputed as the fraction of
+    pixels actually kept, so targets match the pixels exactly.
+
+    Args:
+        num_classes: number of classes.
+        alpha: Beta concentration, > 0 (the paper uses 1.0). Not used when min_ratio/max_ratio are set.
+        prob: probability that a batch / pair / sample (per `mode`) is mixed at all (paper: 0.5 on CIFAR).
+        mode: "batch" (one box for the batch, as in the paper), "pair" (one per pair), "elem" (per sample).
+        min_ratio, max_ratio: optional; when both are given, box height and width ratios are drawn
+            independently from U(min_ratio, max_ratio) instead of from λ (timm's "cutmix_minmax").
+        generator: torch.Generator all draws come from.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        alpha: float = 1.0,
+        prob: float = 1.0,
+        mode: str = "batch",
+        min_ratio: float | None = None,
+        max_ratio: float | None = None,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__(num_classes, alpha, prob, mode, generator)
+        if (min_ratio is None) != (max_ratio is None):
+            raise ValueError(f"give both min_ratio and max_ratio or neither, got {min_ratio!r} and {max_ratio!r}")
+        if min_ratio is not None:
+            check_prob(min_ratio, "min_ratio")
+            check_prob(max_ratio, "max_ratio")
+            if min_ratio > max_ratio:
+                raise ValueError(f"min_ratio must be <= max_ratio, got {min_ratio!r} > {max_ratio!r}")
+        self.min_ratio, self.max_ratio = min_ratio, max_ratio
+
+    def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        b, _, h, w = images.shape
+        partners, boxes = F.sample_cutmix(
+            b, h, w, self.alpha, self.prob, self.mode, self.generator, self.min_ratio, self.max_ratio
+        )
+        partners, boxes = partners.to(images.device), boxes.to(images.device)
+        lam = 1.0 - F.box_area_fraction(boxes, h, w)
+        mask_dtype = images.dtype if images.is_floating_point() else torch.bool
+        mixed = F.paste(images, partners, F.box_masks(boxes, h, w, mask_dtype))
+        return mixed, F.pair_targets(labels, partners, lam, self.num_classes)
+
+
+class MixChoice:
+    """Pick one mixer per batch with given probabilities (timm's mixup/cutmix switch, generalised).
+
+    The choice is one draw from `generator` per call; on a CUDA generator reading it back to the host is
+    one synchronisation per batch. Each chosen mixer still draws from its own generator (pass the same one
+    to all to have a single seed). The batch-level "mix at all" probability stays with each mixer's `prob`,
+    or add NoMix to the list.
+
+    Args:
+        mixers: the candidate mixers, all with the same num_classes.
+        probs: selection probabilities, one per mixer, >= 0, summing to 1.
+        generator: torch.Generator for the choice.
+    """
+
+    def __init__(self, mixers: list, probs: list[float], generator: torch.Generator | None = None) -> None:
+        if len(mixers) == 0 or len(mixers) != len(probs):
+            raise ValueError(f"need one probability per mixer, got {len(mixers)} mixers and probs={probs!r}")
+        for p in probs:
+            check_prob(p, "each of probs")
+        if abs(sum(probs) - 1.0) > 1e-6:
+            raise ValueError(f"probs must sum to 1, got {probs!r} (sum {sum(probs)})")
+        classes = {m.num_classes for m in mixers}
+        if len(classes) != 1:
+            raise ValueError(f"all mixers must have the same num_classes, got {sorted(classes)}")
+        self.mixers, self.probs = list(mixers), [float(p) for p in probs]
+        self.num_classes = classes.pop()
+        self.generator = private_generator() if generator is None else check_generator(generator)
+        total = sum(self.probs)
+        self._cumulative = [c / total for c in itertools.accumulate(self.probs)]  # last is exactly 1
+
+    def __call__(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        u = torch.rand((), generator=self.generator, device=self.generator.device, dtype=torch.float64)
+        index = bisect.bisect_right(self._cumulative, float(u))  # u < 1, so never past the last mixer
+        return self.mixers[index](images, labels)
+
+
+class FMix(_PairMixer):
+    """FMix (Harris et al., "FMix: Enhancing Mixed Sample Data Augmentation", arXiv 2002.12047).
+
+    Like CutMix, but the region taken from the partner is a random low-frequency shape: a Fourier-space
+    noise image with decay power δ is thresholded so that the pasted area is 1 − λ, λ ~ Beta(alpha, alpha)
+    (up to one pixel; λ is recomputed from the mask, so targets match the pixels exactly). Pairing rule:
+    random perfect matching of the batch, odd one out unmixed. λ is the weight of the own image and label.
+
+    Args:
+        num_classes: number of classes.
+        alpha: Beta concentration, > 0 (the paper uses 1.0).
+        prob: probability that a batch / pair / sample (per `mode`) is mixed at all.
+        mode: "batch" (one mask for the batch, as in the paper's code), "pair", or "elem" (one per sample).
+        decay_power: δ, frequency decay of the noise (paper: 3.0); larger is smoother.
+        max_soft: width of a soft, linearly ramped mask edge as a fraction of pixels (paper: 0 = hard mask).
+        generator: torch.Generator all draws come from.
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        alpha: float = 1.0,
+        prob: float = 1.0,
+        mode: str = "batch",
+        decay_power: float = 3.0,
+        max_soft: float = 0.0,
+        generator: torch.Generator | None = None,
+    ) -> None:
+        super().__init__(num_classes, alpha, prob, mode, generator)
+        if isinstance(decay_power, bool) or not isinstance(decay_power, (int, float)) or decay_power <= 0:
+            raise ValueError(f"decay_power must be a number > 0, got {decay_power!r}")
+        self.decay_power = float(decay_power)
+        self.max_soft = check_prob(max_soft, "max_soft")
+
+    def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        b, _, h, w = images.shape
+        partners, masks = sample_fmix(
+            b, h, w, self.alpha, self.prob, self.mode, self.decay_power, self.max_soft, self.generator
+        )
+        partners, masks = partners.to(images.device), masks.to(images.device)
+        lam = 1.0 - masks.float().mean(dim=(1, 2, 3))
+        return F.paste(images, partners, masks), F.pair_targets(labels, partners, lam, self.num_classes)

@@ -1,0 +1,266 @@
+"""Random draws for the mixers: Beta λ, partners, per-mode sharing and boxes, all from a torch.Generator.
+
+Every function draws on the generator's device (`generator.device`; CPU with torch's global RNG when the
+generator is None) and returns tensors there; the mixers move them to the images' device afterwards. There
+is no numpy or Python RNG anywhere, and no data-dependent loop or host read, so sampling never stalls a GPU.
+
+Pairing rule (all two-image mixers): draw a random permutation π of the batch and pair π[k] with
+π[k + B//2] for k < B//2, i.e. a uniformly random perfect matching. With an odd batch the last element
+π[B-1] is paired with itself and stays unmixed (one-hot target). Pairs are symmetric: if i takes pixels from
+j then j takes pixels from i, which is what makes mode="pair" (one λ/box per pair) meaningful.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+from torch import Tensor
+
+# Marsaglia–Tsang candidates drawn at once per Gamma variate. Acceptance is >= 0.95 for shape >= 1, so all
+# eight are rejected with probability < 0.05**8 ≈ 4e-11; such a draw then takes the mode-like value v = 1.
+# Drawing a fixed number keeps the sampler free of data-dependent loops (no host synchronisation).
+GAMMA_TRIES = 8
+
+
+def generator_device(generator: torch.Generator | None) -> torch.device:
+    """Where draws from `generator` live (CPU for None: torch's default generator)."""
+    return generator.device if generator is not None else torch.device("cpu")
+
+
+def log_gamma(
+    concentration: float,
+    shape: tuple[int, ...],
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """log of Gamma(concentration, 1) variates, vectorised Marsaglia–Tsang rejection.
+
+    For concentration < 1 the 'boost' identity Gamma(a) = Gamma(a + 1) · U^(1/a) is applied in log space,
+    so tiny concentrations give very negative logs instead of underflowing to 0.
+    """
+    device = generator_device(generator)
+    a = concentration + 1.0 if concentration < 1.0 else concentration
+    d = a - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    x = torch.randn((*shape, GAMMA_TRIES), generator=generator, device=device, dtype=dtype)
+    u = torch.rand((*shape, GAMMA_TRIES), generator=generator, device=device, dtype=dtype)
+    v = (1.0 + c * x) ** 3
+    accept = (v > 0) & (torch.log(u) < 0.5 * x * x + d - d * v + d * torch.log(v))
+    first = accept.to(torch.uint8).argmax(-1, keepdim=True)  # index of the first accepted candidate
+    v = torch.where(accept.any(-1), v.gather(-1, first).squeeze(-1), 1.0)
+    log_g = math.log(d) + torch.log(v)
+    if concentration < 1.0:
+        u_boost = torch.rand(shape, generator=generator, device=device, dtype=dtype)
+        log_g = log_g + torch.log1p(-u_boost) / concentration  # log(1-u) is finite: u < 1
+    return log_g
+
+
+def sample_lambda(
+    alpha: float, n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32
+) -> Tensor:
+    """n draws of λ ~ Beta(alpha, alpha), computed in `dtype`.
+
+    alpha > 1/2: Ulrich's exact transform of two uniforms (Applied Statistics, 1984), no rejection:
+        λ = ½ + ½ · √(1 − U^(2 / (2·alpha − 1))) · cos(2πV)
+    (for alpha = 1 this is uniform). alpha ≤ 1/2: λ = X / (X + Y) with X, Y ~ Gamma(alpha), computed as
+    sigmoid(log X − log Y) so that alpha → 0 gives λ ∈ {0, 1} exactly. Draws closer to 1 than the dtype's
+    spacing round to 1 (in float32, a few % of them for alpha ≈ 0.1).
+    """
+    device = generator_device(generator)
+    if alpha > 0.5:
+        u, v = torch.rand((2, n), generator=generator, device=device, dtype=dtype)
+        radius = torch.sqrt(-torch.expm1(torch.log(u) * (2.0 / (2.0 * alpha - 1.0))))
+        return 0.5 + 0.5 * radius * torch.cos((2.0 * math.pi) * v)
+    log_xy = log_gamma(alpha, (2, n), generator, dtype)
+    return torch.sigmoid(log_xy[0] - log_xy[1])
+
+
+def pair_partners(batch_size: int, generator: torch.Generator | None = None) -> Tensor:
+    """partners[i] = the sample i is mixed with: a random perfect matching (see module docstring)."""
+    device = generator_device(generator)
+    perm = torch.randperm(batch_size, generator=generator, device=device)
+    half = batch_size // 2
+    first, second = perm[:half], perm[half : 2 * half]
+    partners = torch.arange(batch_size, device=device)
+    partners[first] = second
+    partners[second] = first
+    return partners
+
+
+def num_units(mode: str, batch_size: int) -> int:
+    """How many independent draws a mode needs: one for the batch, else one per sample (pairs use half)."""
+    return 1 if mode == "batch" else batch_size
+
+
+def unit_index(mode: str, partners: Tensor) -> Tensor:
+    """For each sample, which of the num_units draws it uses.
+
+    "batch": all use draw 0; "elem": sample i uses draw i; "pair": both members use the draw of the smaller
+    index, so a pair shares its λ and box.
+    """
+    index = torch.arange(partners.shape[0], device=partners.device)
+    if mode == "batch":
+        return torch.zeros_like(index)
+    if mode == "pair":
+        return torch.minimum(index, partners)
+    return index
+
+
+def share(draws: Tensor, mode: str, partners: Tensor) -> Tensor:
+    """Per-unit draws (num_units, ...) → per-sample (B, ...), following unit_index."""
+    return draws if mode == "elem" else draws[unit_index(mode, partners)]
+
+
+def sample_active(prob: float, mode: str, partners: Tensor, generator: torch.Generator | None) -> Tensor:
+    """(B,) bool: which samples are mixed. One Bernoulli(prob) per batch/pair/sample as `mode` says;
+    a sample paired with itself (odd batch, B = 1) is never mixed. prob = 1 draws nothing."""
+    paired = partners != torch.arange(partners.shape[0], device=partners.device)
+    if prob >= 1.0:
+        return paired
+    draws = torch.rand(num_units(mode, partners.shape[0]), generator=generator, device=partners.device)
+    return share(draws < prob, mode, partners) & paired
+
+
+@functools.lru_cache(maxsize=64)
+def _size_wh(height: int, width: int, device: torch.device) -> Tensor:
+    """(W, H) as a float32 tensor on `device` (cached: building it costs more than the box math it feeds).
+    Never modified in place."""
+    return torch.tensor([float(width), float(height)]).to(device, non_blocking=True)
+
+
+def place_boxes(sizes: Tensor, height: int, width: int, generator: torch.Generator | None) -> Tensor:
+    """Boxes of the given (n, 2) whole-number sizes (w, h), centres uniform over the whole image, clipped.
+
+    Returns (n, 4) int64 boxes in pixel units, xyxy order (x1, y1, x2, y2), half-open: the box covers rows
+    y1 ≤ r < y2 and columns x1 ≤ c < x2. The centre (cx, cy) is continuous uniform on [0, W) × [0, H) and
+    row r (whose centre is r + 0.5) is inside when cy − h/2 ≤ r + 0.5 < cy + h/2, so each unclipped box has
+    exactly w × h pixels, the placement is symmetric under flips, and every border row/column is reachable.
+    """
+    sizes = sizes.float()  # whole numbers, exact in float32
+    extent = _size_wh(height, width, sizes.device)
+    centres = torch.rand((sizes.shape[0], 2), generator=generator, device=sizes.device) * extent
+    start = centres.sub_(sizes, alpha=0.5).add_(0.5).floor_()  # the unclipped top-left pixel (x, y)
+    corners = torch.cat([start, start + sizes], dim=1).clamp_(min=0)
+    return torch.minimum(corners, extent.repeat(2)).long()
+
+
+def sample_boxes(lam: Tensor, height: int, width: int, generator: torch.Generator | None = None) -> Tensor:
+    """CutMix boxes: side ratios √(1 − λ) of (W, H), rounded to pixels, placed by place_boxes.
+
+    λ here is the uncorrected draw; recompute the kept fraction from the returned boxes (box_area_fraction).
+    """
+    ratio = torch.sqrt((1.0 - lam.float()).clamp_min(0.0))
+    return place_boxes(torch.round(ratio[:, None] * _size_wh(height, width, lam.device)), height, width, generator)
+
+
+def sample_minmax_boxes(
+    n: int, height: int, width: int, min_ratio: float, max_ratio: float, generator: torch.Generator | None
+) -> Tensor:
+    """Boxes whose width and height ratios are drawn independently from U(min_ratio, max_ratio)
+    (timm's cutmix_minmax idea: box size set directly, λ follows from the area)."""
+    device = generator_device(generator)
+    ratios = min_ratio + (max_ratio - min_ratio) * torch.rand((n, 2), generator=generator, device=device)
+    return place_boxes(torch.round(ratios * _size_wh(height, width, device)), height, width, generator)
+
+
+def box_area_fraction(boxes: Tensor, height: int, width: int) -> Tensor:
+    """Fraction of the H × W image covered by each (n, 4) xyxy box (float32)."""
+    return (boxes[:, 2:] - boxes[:, :2]).prod(dim=1) / float(height * width)
+
+
+def sample_mixup(
+    batch_size: int, alpha: float, prob: float, mode: str, generator: torch.Generator | None = None
+) -> tuple[Tensor, Tensor]:
+    """Mixup draws: (partners, lam), lam (B,) = weight of each sample's own image (1 where unmixed)."""
+    partners = pair_partners(batch_size, generator)
+    lam = share(sample_lambda(alpha, num_units(mode, batch_size), generator), mode, partners)
+    active = sample_active(prob, mode, partners, generator)
+    return partners, torch.where(active, lam, 1.0)
+
+
+def sample_cutmix(
+    batch_size: int,
+    height: int,
+    width: int,
+    alpha: float,
+    prob: float,
+    mode: str,
+    generator: torch.Generator | None = None,
+    min_ratio: float | None = None,
+    max_ratio: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """CutMix draws: (partners, boxes). boxes (B, 4) xyxy is the region each sample takes from its partner
+    (empty where unmixed). λ ~ Beta(alpha, alpha) sets the box sides, unless min_ratio/max_ratio are given,
+    in which case the side ratios are uniform in [min_ratio, max_ratio] and alpha is not used."""
+    partners = pair_partners(batch_size, generator)
+    n = num_units(mode, batch_size)
+    if min_ratio is None:
+        boxes = sample_boxes(sample_lambda(alpha, n, generator), height, width, generator)
+    else:
+        boxes = sample_minmax_boxes(n, height, width, min_ratio, max_ratio, generator)
+    boxes = share(boxes, mode, partners)
+    active = sample_active(prob, mode, partners, generator)
+    return partners, boxes * active[:, None]
+
+
+def sample_cutout(
+    batch_size: int,
+    height: int,
+    width: int,
+    hole_size: tuple[int, int],
+    holes: int,
+    prob: float,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Cutout holes: (B, holes, 4) xyxy boxes of size hole_size = (h, w), centres uniform over the image
+    (clipped at the borders, as in DeVries & Taylor); each sample gets holes with probability prob, else
+    empty boxes."""
+    device = generator_device(generator)
+    n = batch_size * holes
+    sizes = torch.stack(
+        [torch.full((n,), hole_size[1], device=device), torch.full((n,), hole_size[0], device=device)], dim=1
+    )
+    boxes = place_boxes(sizes, height, width, generator).reshape(batch_size, holes, 4)
+    active = torch.rand(batch_size, generator=generator, device=device) < prob
+    return torch.where(active[:, None, None], boxes, 0)
+
+
+def sample_ricap(
+    batch_size: int,
+    height: int,
+    width: int,
+    alpha: float,
+    prob: float,
+    mode: str,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, Tensor, Tensor]:
+    """RICAP draws: (sources (B, 4), corner (B, 2), offsets (B, 4, 2)).
+
+    Quadrant q (0 top-left, 1 top-right, 2 bottom-left, 3 bottom-right) of output sample i is a crop of
+    image sources[i, q]; the four sources come from four independent random permutations of the batch (the
+    paper's rule). corner = (h, w) = (round(H·β_h), round(W·β_w)), β ~ Beta(alpha, alpha), is the point where
+    the quadrants meet; offsets[i, q] = (y, x) is the crop's top-left corner in its source image, uniform
+    over the positions where the crop fits. mode "batch" shares corner and offsets across the batch (paper),
+    "elem" draws them per sample. Unmixed samples (probability 1 − prob) get the whole own image.
+    """
+    device = generator_device(generator)
+    index = torch.arange(batch_size, device=device)
+    perms = [torch.randperm(batch_size, generator=generator, device=device) for _ in range(4)]
+    sources = torch.stack(perms, dim=1)
+    n = num_units(mode, batch_size)
+    lam = sample_lambda(alpha, 2 * n, generator)
+    corner_h, corner_w = torch.round(lam[:n] * height).long(), torch.round(lam[n:] * width).long()
+    crop_h = torch.stack([corner_h, corner_h, height - corner_h, height - corner_h], dim=1)  # (n, 4)
+    crop_w = torch.stack([corner_w, width - corner_w, corner_w, width - corner_w], dim=1)
+    u = torch.rand((2, n, 4), generator=generator, device=device)
+    off_y = torch.minimum(torch.floor(u[0] * (height - crop_h + 1)).long(), height - crop_h)
+    off_x = torch.minimum(torch.floor(u[1] * (width - crop_w + 1)).long(), width - crop_w)
+    corner = share(torch.stack([corner_h, corner_w], 1), mode, index)
+    offsets = share(torch.stack([off_y, off_x], 2), mode, index)
+    active = share(torch.rand(n, generator=generator, device=device) < prob, mode, index)
+    sources[:, 0] = torch.where(active, sources[:, 0], index)
+    whole = torch.stack([torch.full_like(index, height), torch.full_like(index, width)], dim=1)
+    corner = torch.where(active[:, None], corner, whole)
+    return sources, corner, offsets * active[:, None, None]

@@ -1,0 +1,54 @@
+"""CUDA: same draws give the same result as on CPU; sampling and pasting never synchronise with the host."""
+
+import pytest
+import torch
+
+from augment import METHODS
+from augment import functional as F
+
+pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
+
+
+def test_paste_blend_and_stitch_match_cpu():
+    images = torch.rand(16, 3, 20, 28, generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(1)
+    partners, boxes = F.sample_cutmix(16, 20, 28, 1.0, 1.0, "elem", g)
+    _, lam = F.sample_mixup(16, 1.0, 1.0, "elem", g)
+    ricap = F.sample_ricap(16, 20, 28, 0.3, 1.0, "elem", g)
+    cuda = [t.cuda() for t in (images, partners, boxes, lam)]
+    assert torch.equal(
+        F.paste(images, partners, F.box_masks(boxes, 20, 28)),
+        F.paste(cuda[0], cuda[1], F.box_masks(cuda[2], 20, 28)).cpu(),
+    )
+    assert torch.allclose(F.blend(images, partners, lam), F.blend(cuda[0], cuda[1], cuda[3]).cpu(), atol=1e-6)
+    assert torch.equal(F.ricap_stitch(images, *ricap), F.ricap_stitch(cuda[0], *[t.cuda() for t in ricap]).cpu())
+
+
+@pytest.mark.parametrize("name", sorted(METHODS))
+@pytest.mark.parametrize("generator_device", ["cpu", "cuda"])
+def test_mixers_run_on_cuda_with_either_generator(name, generator_device):
+    g = torch.Generator(device=generator_device).manual_seed(0)
+    images, labels = torch.rand(9, 3, 16, 12, device="cuda"), torch.randint(0, 5, (9,), device="cuda")
+    out, targets = METHODS[name](num_classes=5, generator=g)(images, labels)
+    assert out.device.type == "cuda" and targets.device.type == "cuda"
+    assert torch.allclose(targets.sum(1), torch.ones(9, device="cuda"))
+    g.manual_seed(0)
+    again, _ = METHODS[name](num_classes=5, generator=g)(images, labels)
+    assert torch.equal(out, again)
+
+
+def test_sampling_and_pasting_do_not_synchronise():
+    g = torch.Generator(device="cuda").manual_seed(0)
+    images = torch.rand(64, 3, 32, 32, device="cuda")
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        partners, boxes = F.sample_cutmix(64, 32, 32, 1.0, 0.5, "elem", g)
+        F.paste(images, partners, F.box_masks(boxes, 32, 32, images.dtype))
+        partners, lam = F.sample_mixup(64, 0.4, 1.0, "pair", g)
+        F.blend(images, partners, lam)
+        partners, masks = F.sample_fmix(64, 32, 32, 1.0, 1.0, "elem", generator=g)
+        F.paste(images, partners, masks)
+        F.ricap_stitch(images, *F.sample_ricap(64, 32, 32, 0.3, 1.0, "elem", g))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
