@@ -252,10 +252,22 @@ def test_without_a_launcher_we_are_one_process(monkeypatch):
     assert distributed.gather_cat(tensor, info) is tensor
 
 
-def test_a_submitit_slurm_task_exports_torch_variables(monkeypatch):
+@pytest.fixture
+def restored_environ():
+    """export() writes os.environ directly, which monkeypatch cannot undo: put the whole environment back.
+
+    A leaked WORLD_SIZE would make every later run in this pytest process wait for ranks that never come.
+    """
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+def test_a_submitit_slurm_task_exports_torch_variables(monkeypatch, restored_environ):
     """Task 5 of 8 (2 nodes x 4 GPUs), on the second node: rank 5, local rank 1, master on the first node."""
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.delenv(key, raising=False)  # monkeypatch restores what export() sets
+        monkeypatch.delenv(key, raising=False)
     slurm = {"SUBMITIT_EXECUTOR": "slurm", "SLURM_JOB_ID": "4242", "SLURM_NTASKS": "8", "SLURM_JOB_NUM_NODES": "2",
              "SLURM_NODEID": "1", "SLURM_PROCID": "5", "SLURM_LOCALID": "1", "SLURM_JOB_NODELIST": "gpu[07-08]"}
     for key, value in slurm.items():
@@ -266,12 +278,12 @@ def test_a_submitit_slurm_task_exports_torch_variables(monkeypatch):
     assert (env["RANK"], env["WORLD_SIZE"], env["LOCAL_RANK"], env["MASTER_ADDR"]) == ("5", "8", "1", "gpu07")
     port = env["MASTER_PORT"]
     monkeypatch.setenv("SLURM_PROCID", "0")
-    monkeypatch.delenv("RANK")
+    del os.environ["RANK"]
     distributed.export_submitit_env()
     assert env["RANK"] == "0" and env["MASTER_PORT"] == port  # every task of the job agrees on the port
 
 
-def test_torchrun_variables_win_over_submitit(monkeypatch):
+def test_torchrun_variables_win_over_submitit(monkeypatch, restored_environ):
     monkeypatch.setenv("SUBMITIT_EXECUTOR", "slurm")
     monkeypatch.setenv("RANK", "3")
     monkeypatch.setenv("MASTER_ADDR", "torchrun-host")
