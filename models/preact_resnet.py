@@ -11,16 +11,18 @@ from models.common import Head, check_int, conv3x3, init_weights
 
 
 class PreActBlock(nn.Module):
-    """Basic pre-activation block: x + conv(ReLU(BN(conv(ReLU(BN(x)))))).
+    """Basic pre-activation block: x + conv(ReLU(BN(dropout(conv(ReLU(BN(x))))))).
 
     When the shape changes, the shortcut is a 1x1 strided convolution applied to the pre-activated input,
-    so the first BN-ReLU is shared by both branches (as in the paper's Fig. 5 note).
+    so the first BN-ReLU is shared by both branches (as in the paper's Fig. 5 note). `dropout` between the two
+    convolutions is WideResNet's "B(3,3) with dropout"; 0 (PreAct-ResNet) leaves it out.
     """
 
-    def __init__(self, in_chans: int, out_chans: int, stride: int):
+    def __init__(self, in_chans: int, out_chans: int, stride: int, dropout: float = 0.0):
         super().__init__()
         self.bn1 = nn.BatchNorm2d(in_chans)
         self.conv1 = conv3x3(in_chans, out_chans, stride)
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.bn2 = nn.BatchNorm2d(out_chans)
         self.conv2 = conv3x3(out_chans, out_chans)
         self.relu = nn.ReLU(inplace=True)
@@ -32,7 +34,7 @@ class PreActBlock(nn.Module):
         # Not in-place: with an identity shortcut, x itself is still needed for the sum.
         pre = nn.functional.relu(self.bn1(x))
         identity = x if self.shortcut is None else self.shortcut(pre)
-        out = self.conv1(pre)
+        out = self.dropout(self.conv1(pre))
         out = self.conv2(self.relu(self.bn2(out)))
         return out + identity
 

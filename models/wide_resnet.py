@@ -1,39 +1,14 @@
 """Wide Residual Network for small images (Zagoruyko & Komodakis 2016, "Wide Residual Networks").
 
-WRN-d-k: a 3x3 stem with 16 channels, then three groups of n = (d - 4) / 6 pre-activation basic blocks with
-widths 16k, 32k, 64k and strides 1, 2, 2. WRN-28-10 has about 36.5M parameters on 10 classes. Dropout, when
-used, sits between the two convolutions of each block (the paper's "B(3,3) with dropout").
+WRN-d-k: a 3x3 stem with 16 channels, then three groups of n = (d - 4) / 6 pre-activation basic blocks (the
+PreAct-ResNet block) with widths 16k, 32k, 64k and strides 1, 2, 2. WRN-28-10 has about 36.5M parameters on 10
+classes. Dropout, when used, sits between the two convolutions of each block (the paper's "B(3,3) with dropout").
 """
 
 from torch import nn
 
 from models.common import Head, check_fraction, check_int, conv3x3, init_weights
-
-
-class WideBlock(nn.Module):
-    """Pre-activation block BN-ReLU-conv3x3-dropout-BN-ReLU-conv3x3 plus a shortcut.
-
-    When the shape changes, the shortcut is a 1x1 convolution of the pre-activated input (shared BN-ReLU).
-    """
-
-    def __init__(self, in_chans: int, out_chans: int, stride: int, dropout: float):
-        super().__init__()
-        self.bn1 = nn.BatchNorm2d(in_chans)
-        self.conv1 = conv3x3(in_chans, out_chans, stride)
-        self.dropout = nn.Dropout(dropout)
-        self.bn2 = nn.BatchNorm2d(out_chans)
-        self.conv2 = conv3x3(out_chans, out_chans)
-        self.relu = nn.ReLU(inplace=True)
-        self.shortcut = None
-        if stride != 1 or in_chans != out_chans:
-            self.shortcut = nn.Conv2d(in_chans, out_chans, kernel_size=1, stride=stride, bias=False)
-
-    def forward(self, x):
-        pre = nn.functional.relu(self.bn1(x))
-        identity = x if self.shortcut is None else self.shortcut(pre)
-        out = self.dropout(self.conv1(pre))
-        out = self.conv2(self.relu(self.bn2(out)))
-        return out + identity
+from models.preact_resnet import PreActBlock
 
 
 class WideResNet(nn.Module):
@@ -49,7 +24,7 @@ class WideResNet(nn.Module):
         for group, out_width in enumerate(widths):
             for index in range(blocks_per_group):
                 stride = 2 if group > 0 and index == 0 else 1
-                blocks.append(WideBlock(in_width, out_width, stride, dropout))
+                blocks.append(PreActBlock(in_width, out_width, stride, dropout))
                 in_width = out_width
         self.blocks = nn.Sequential(*blocks)
         self.head = Head(in_width, num_classes)
