@@ -233,13 +233,13 @@ class Trainer:
     def _finish(self, last: dict | None) -> dict:
         if last is None:  # resumed after the last epoch's checkpoint but before summary.json
             last = {**self.evaluate(), "img_per_s": None}
+        values = run_values(self.cfg)
         summary = {"status": "complete", **{k: last[k] for k in ("top1", "top5", "nll", "ece", "brier")},
                    "best_top1": self.best_top1, "epochs": self.epoch, "wall_s": self.wall_s,
-                   "img_per_s": last["img_per_s"], "world_size": self.dist.world_size, **run_values(self.cfg),
+                   "img_per_s": last["img_per_s"], "world_size": self.dist.world_size, **values,
                    "config": OmegaConf.to_container(self.cfg, resolve=True)}
         if self.tracker is not None:
-            hparams = {k: v for k, v in run_values(self.cfg).items() if v is not None}
-            self.tracker.finish(summary, hparams)
+            self.tracker.finish(summary, {k: v for k, v in values.items() if v is not None})
         log.info("done: top-1 %.2f%%  top-5 %.2f%%  ECE %.4f  NLL %.4f  (%d epochs, %.0f s) -> %s",
                  100 * summary["top1"], 100 * summary["top5"], summary["ece"], summary["nll"],
                  self.epoch, self.wall_s, self.run_dir)

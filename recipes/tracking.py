@@ -87,7 +87,6 @@ class RunTracker:
         metrics = {f"hparam/{k}": summary[k] for k in ("top1", "top5", "nll", "ece", "brier")}
         self.tb.add_hparams(hparams, metrics, run_name=".")
         write_json(self.run_dir / SUMMARY, summary)
-        self.tb.close()
 
     def close(self) -> None:
         self.tb.close()
