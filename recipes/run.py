@@ -139,6 +139,9 @@ class Trainer:
         state = self._checkpoint_to_resume()
         self.data = build_data(cfg.dataset, self.device, int(cfg.seed), self.dist.rank, self.dist.world_size)
         self.steps_per_epoch = self.data.steps_per_epoch(int(cfg.trainer.batch_size))
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"no training batch: {self.data.num_train} training images (dataset.subset="
+                             f"{cfg.dataset.subset}) give no batch of at least 2 per process")
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.scheduler = build_scheduler(self.optimizer, cfg, self.steps_per_epoch)
         self.epoch, self.best_top1, self.wall_s = 0, 0.0, 0.0

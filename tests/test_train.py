@@ -115,6 +115,11 @@ def test_bad_values_fail_before_any_data_is_loaded(fast_cfg, tmp_path, monkeypat
     assert failed["status"] == "failed" and bad in failed["error"]
 
 
+def test_a_subset_too_small_for_one_batch_is_refused_before_training(fast_cfg, tmp_path):
+    with pytest.raises(ValueError, match=r"dataset.subset=1\)"):
+        run_training(fast_cfg("dataset.subset=1"), tmp_path)
+
+
 def run_cli(*args, timeout=300):
     return subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
