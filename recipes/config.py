@@ -9,9 +9,16 @@ from omegaconf.errors import MissingMandatoryValue
 CHOICES = {
     "trainer.precision": ("auto", "fp32", "bf16"),
     "trainer.channels_last": ("auto", True, False),
+    "trainer.batch_scope": ("global", "per_device"),
     "optim.name": ("sgd", "adamw"),
     "sched.name": ("cosine", "multistep"),
 }
+
+
+# Keys that say where a run reads and writes or how much it prints, not what it computes (the run-dir name in
+# configs/train.yaml leaves the same keys out).
+NOT_RESULT_DEFINING = ("resume", "ckpt_path", "trainer.device", "trainer.progress", "trainer.log_every",
+                       "trainer.eval_batch_size", "dataset.root", "dataset.download", "dataset.num_workers")
 
 
 class ConfigError(ValueError):
@@ -67,3 +74,25 @@ def validate(cfg: DictConfig) -> None:
         raise ConfigError(f"sched.warmup_epochs={cfg.sched.warmup_epochs} must be < trainer.epochs="
                           f"{cfg.trainer.epochs}")
     resolve_device(cfg.trainer.device)
+
+
+def _leaves(tree: dict, prefix: str = "") -> dict:
+    """{'a.b': value} for every non-dict value of a nested dict (lists are values)."""
+    out = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        out.update(_leaves(value, f"{name}.") if isinstance(value, dict) else {name: value})
+    return out
+
+
+def changed_settings(before: dict, after: dict) -> list[str]:
+    """'key: old -> new' for every result-defining value that differs between two resolved configs.
+
+    Used on resume: a checkpoint's run continues with its own optimiser and scheduler state, so a changed value
+    (optim.lr, trainer.epochs, an augment arg) either has no effect or makes the result differ from the run
+    the checkpoint came from; the user should hear which ones.
+    """
+    old, new = _leaves(before), _leaves(after)
+    unset = "<unset>"
+    return [f"{key}: {old.get(key, unset)!r} -> {new.get(key, unset)!r}" for key in sorted(old.keys() | new.keys())
+            if key not in NOT_RESULT_DEFINING and old.get(key, unset) != new.get(key, unset)]

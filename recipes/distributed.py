@@ -77,6 +77,12 @@ def init_from_env(device_type: str) -> DistInfo:
     return info
 
 
+def global_batch_size(batch_size: int, scope: str, info: DistInfo) -> int:
+    """Images per optimiser step summed over all processes: trainer.batch_size itself with batch_scope=global,
+    or batch_size per process times the number of processes with batch_scope=per_device."""
+    return batch_size * info.world_size if scope == "per_device" else batch_size
+
+
 def check_setup(batch_size: int, sync_bn: bool, device: torch.device, info: DistInfo) -> None:
     """Refuse settings DDP cannot honour, before any data is loaded.
 

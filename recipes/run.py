@@ -16,7 +16,7 @@ from augment import METHODS, MixChoice
 from models import build_model
 from recipes import checkpoint as ckpt
 from recipes import distributed
-from recipes.config import resolve_device, validate
+from recipes.config import changed_settings, resolve_device, validate
 from recipes.data import build_data, dataset_info
 from recipes.engine import StepConfig, lr_factor, predict, train_one_epoch
 from recipes.metrics import classification_metrics
@@ -121,7 +121,9 @@ class Trainer:
         device = resolve_device(cfg.trainer.device)
         self.dist = distributed.init_from_env(device.type)
         self.device = distributed.local_device(device, self.dist)
-        distributed.check_setup(int(cfg.trainer.batch_size), bool(cfg.trainer.sync_bn), self.device, self.dist)
+        self.batch_size = distributed.global_batch_size(int(cfg.trainer.batch_size), cfg.trainer.batch_scope,
+                                                        self.dist)
+        distributed.check_setup(self.batch_size, bool(cfg.trainer.sync_bn), self.device, self.dist)
         # cuDNN autotuning picks the fastest conv kernels for our fixed shapes, unless bitwise repeatability is asked
         torch.backends.cudnn.benchmark = not cfg.trainer.deterministic
         if cfg.trainer.deterministic:
@@ -138,7 +140,7 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)
         state = self._checkpoint_to_resume()
         self.data = build_data(cfg.dataset, self.device, int(cfg.seed), self.dist.rank, self.dist.world_size)
-        self.steps_per_epoch = self.data.steps_per_epoch(int(cfg.trainer.batch_size))
+        self.steps_per_epoch = self.data.steps_per_epoch(self.batch_size)
         if self.steps_per_epoch == 0:
             raise ValueError(f"no training batch: {self.data.num_train} training images (dataset.subset="
                              f"{cfg.dataset.subset}) give no batch of at least 2 per process")
@@ -163,6 +165,11 @@ class Trainer:
         state = ckpt.load_checkpoint(source)
         ckpt.load_model_weights(self.model, state, source)
         log.info("resuming from %s (epoch %d done)", source, state["epoch"])
+        changes = changed_settings(state["config"], OmegaConf.to_container(self.cfg, resolve=True))
+        if changes and self.dist.is_main:
+            log.warning("resuming with settings that differ from those %s was trained with: %s. The optimiser and "
+                        "scheduler state (learning rate included) come from the checkpoint, so the result will not "
+                        "be that of a fresh run with the new settings.", source, "; ".join(changes))
         return state
 
     def _restore(self, state: dict) -> None:
@@ -207,7 +214,7 @@ class Trainer:
         torch.manual_seed(epoch_seed(seed, epoch, self.dist.rank + 1000))     # dropout, stochastic depth
         on_first = self._log_grid if (epoch == 1 and self.tracker is not None) else None
         on_log = self._log_step(epoch) if self.tracker is not None else None
-        batches = self.data.train_batches(int(self.cfg.trainer.batch_size), self.data_gen)
+        batches = self.data.train_batches(self.batch_size, self.data_gen)
         return train_one_epoch(self.train_model, batches, self.mixer, self.optimizer, self.scheduler,
                                self.step_cfg, epoch, self.steps_per_epoch, on_log, on_first)
 
@@ -239,7 +246,8 @@ class Trainer:
         values = run_values(self.cfg)
         summary = {"status": "complete", **{k: last[k] for k in ("top1", "top5", "nll", "ece", "brier")},
                    "best_top1": self.best_top1, "epochs": self.epoch, "wall_s": self.wall_s,
-                   "img_per_s": last["img_per_s"], "world_size": self.dist.world_size, **values,
+                   "img_per_s": last["img_per_s"], "world_size": self.dist.world_size,
+                   "global_batch_size": self.batch_size, **values,
                    "config": OmegaConf.to_container(self.cfg, resolve=True)}
         if self.tracker is not None:
             self.tracker.finish(summary, {k: v for k, v in values.items() if v is not None})

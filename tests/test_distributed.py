@@ -170,7 +170,8 @@ def _ddp_session(rank: int, ports: list[int], root: Path) -> None:
     """One pair of processes does all the 2-process work below (starting processes is most of the cost).
 
     The collectives; a full BatchNorm + CutMix run whose mixers record their first draw (root/full); the same
-    run killed at the start of epoch 2 (root/resumed), then resumed there with resume=true.
+    run with its batch given per process (root/per_device); the same run killed at the start of epoch 2
+    (root/resumed), then resumed there with resume=true.
     """
     torch.set_num_threads(1)
     os.environ.pop(distributed.SUBMITIT_TASK, None)
@@ -180,6 +181,8 @@ def _ddp_session(rank: int, ports: list[int], root: Path) -> None:
     with patch.object(run_module, "build_mixer", _recording_build_mixer(rank, root)):
         run_training(compose_cfg(BN_CUTMIX), root / "full")
     _join(rank, ports[2])
+    run_training(compose_cfg([*BN_CUTMIX, "trainer.batch_scope=per_device", "trainer.batch_size=32"]),
+                 root / "per_device")
     with patch.object(run_module.Trainer, "_train_epoch", _die_at_epoch(2)), pytest.raises(KeyboardInterrupt):
         run_training(compose_cfg(BN_CUTMIX), root / "resumed")
     if rank == 0:  # what the kill left on disk
@@ -221,6 +224,14 @@ def test_ranks_train_on_the_halves_of_one_process_batch(ddp_session):
     _, labels = next(data.train_batches(64, torch.Generator().manual_seed(epoch_seed(0, 1))))
     halves = [torch.load(ddp_session / f"rank{r}.pt")["labels"] for r in (0, 1)]
     assert [len(h) for h in halves] == [32, 32] and torch.equal(torch.cat(halves), labels)
+
+
+def test_a_per_device_batch_of_32_on_2_processes_is_the_global_batch_of_64(ddp_session):
+    per_device, full = summary(ddp_session / "per_device"), summary(ddp_session / "full")
+    assert per_device["global_batch_size"] == full["global_batch_size"] == 64
+    assert per_device["config"]["trainer"]["batch_size"] == 32
+    w_full, w_per_device = weights(ddp_session / "full"), weights(ddp_session / "per_device")
+    assert all(torch.equal(w_full[k], w_per_device[k]) for k in w_full)
 
 
 def test_killed_ddp_run_resumes_to_the_bitwise_same_result(ddp_session):
@@ -289,6 +300,13 @@ def test_torchrun_variables_win_over_submitit(monkeypatch, restored_environ):
     monkeypatch.setenv("MASTER_ADDR", "torchrun-host")
     distributed.export_submitit_env()
     assert distributed.env_rank() == 3 and os.environ["MASTER_ADDR"] == "torchrun-host"
+
+
+def test_batch_scope_says_whether_batch_size_is_global_or_per_process():
+    two, one = distributed.DistInfo(rank=0, world_size=2), distributed.DistInfo()
+    assert distributed.global_batch_size(64, "global", two) == 64
+    assert distributed.global_batch_size(64, "per_device", two) == 128
+    assert distributed.global_batch_size(64, "per_device", one) == 64
 
 
 def test_settings_ddp_cannot_honour_are_refused():
