@@ -218,6 +218,7 @@ def main() -> None:
     args, device = parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    torch.backends.cudnn.benchmark = True  # as train.py does unless trainer.deterministic=true
     print(f"torch {torch.__version__} on {hardware(device)}; precision {args.precision}, channels_last "
           f"{args.channels_last}, compile {args.compile}, warm-up {args.warmup} steps, median of {args.repeats}")
     for size in args.sizes:
