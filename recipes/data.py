@@ -8,6 +8,7 @@ next, in the engine) never sees where the batch came from.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -182,7 +183,11 @@ class FolderData:
         return len(self._train)
 
     def steps_per_epoch(self, batch_size: int) -> int:
-        return -(-self.num_train // batch_size)
+        """Batches per epoch on each rank. As in the in-memory path the last partial batch is kept, except a
+        single leftover image (BatchNorm cannot train on one); DistributedSampler pads the ranks' shares to equal."""
+        per_rank_images = -(-self.num_train // self.world_size)
+        steps, rest = divmod(per_rank_images, batch_size // self.world_size)
+        return steps + (rest >= 2)
 
     def _loader(self, dataset, batch_size: int, sampler=None, generator=None):
         return torch.utils.data.DataLoader(
@@ -202,7 +207,8 @@ class FolderData:
             sampler = torch.utils.data.DistributedSampler(self._train, self.world_size, self.rank, seed=seed)
         cpu_gen = torch.Generator().manual_seed(seed)
         per_rank = batch_size // self.world_size  # batch_size is global, as in the in-memory path
-        return self._to_device(self._loader(self._train, per_rank, sampler, cpu_gen))
+        loader = self._loader(self._train, per_rank, sampler, cpu_gen)
+        return itertools.islice(self._to_device(loader), self.steps_per_epoch(batch_size))
 
     def eval_batches(self, split: str = "test", batch_size: int = 256):
         if split != "test":

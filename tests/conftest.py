@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
@@ -28,3 +29,18 @@ def compose_cfg(overrides: list[str] | None = None, config_name: str = "train"):
 def fast_cfg():
     """A factory: fast_cfg('augment=cutmix', ...) -> composed config for a seconds-long CPU run."""
     return lambda *extra: compose_cfg(FAST + list(extra))
+
+
+def write_image_folder(root: Path, per_class: dict[str, list[int]], size: int = 16) -> Path:
+    """An ImageNet-layout folder: root/<split>/class<k>/<i>.png, per_class[split][k] random RGB PNGs per class,
+    class k brighter than class k - 1 (so a net can tell them apart). Returns root."""
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+    for split, counts in per_class.items():
+        for k, count in enumerate(counts):
+            (root / split / f"class{k}").mkdir(parents=True)
+            for i in range(count):
+                pixels = (torch.rand(size, size, 3, generator=g) * 128 + 127 * k / max(1, len(counts) - 1))
+                Image.fromarray(pixels.to(torch.uint8).numpy()).save(root / split / f"class{k}" / f"{i}.png")
+    return root

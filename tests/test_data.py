@@ -10,7 +10,7 @@ from omegaconf import OmegaConf
 
 from recipes import datasets
 from recipes.data import build_data, random_crop_flip
-from tests.conftest import compose_cfg
+from tests.conftest import compose_cfg, write_image_folder
 
 
 def write_idx(path, array: np.ndarray) -> None:
@@ -113,6 +113,23 @@ def test_training_batches_cover_the_epoch_and_keep_an_odd_last_batch():
     g = torch.Generator().manual_seed(0)
     sizes = [len(y) for _, y in data.train_batches(64, g)]
     assert sizes == [64, 64, 64, 11] and len(sizes) == data.steps_per_epoch(64)
+
+
+@pytest.mark.parametrize("n_train,world_size,sizes", [
+    (5, 1, [4]),        # 4 + a lone image: dropped (BatchNorm cannot train on one)
+    (6, 1, [4, 2]),     # a last batch of 2 is kept
+    (5, 2, [2]),        # each rank: 3 images (DistributedSampler pads 5 to 6), batches of 2, lone one dropped
+    (7, 2, [2, 2]),
+])
+def test_image_folder_batches_keep_the_last_partial_batch_unless_it_is_one_image(tmp_path, n_train, world_size,
+                                                                                   sizes):
+    root = write_image_folder(tmp_path, {"train": [n_train - n_train // 2, n_train // 2], "val": [1, 1]}, size=8)
+    cfg = OmegaConf.merge(compose_cfg(["dataset=imagefolder"]).dataset,
+                          {"root": str(root), "num_classes": 2, "img_size": 8, "num_workers": 0})
+    for rank in range(world_size):
+        data = build_data(cfg, torch.device("cpu"), seed=0, rank=rank, world_size=world_size)
+        got = [len(y) for _, y in data.train_batches(4, torch.Generator().manual_seed(0))]
+        assert got == sizes and data.steps_per_epoch(4) == len(sizes)
 
 
 def test_ranks_split_each_global_batch_exactly():

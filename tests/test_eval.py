@@ -17,7 +17,7 @@ from recipes.evaluate import evaluate_checkpoint, format_table, select_rows
 from recipes.metrics import classification_metrics
 from recipes.robustness import adapt_images, ood_scores
 from recipes.run import run_training
-from tests.conftest import FAST, ROOT, compose_cfg
+from tests.conftest import FAST, ROOT, compose_cfg, write_image_folder
 
 METRICS = ("top1", "top5", "nll", "brier", "ece", "mce", "ada_ece", "classwise_ece")
 TRAIN = FAST + ["trainer.epochs=2", "dataset.noise=0.2"]  # 256 training and 128 test images, 16x16, seed 0
@@ -263,15 +263,7 @@ def test_eval_py_end_to_end(seen_run, tmp_path):
 
 def test_a_folder_dataset_is_evaluated_without_a_temperature(tmp_path):
     """ImageNet-layout folders serve no training split to evaluation: no temperature, everything else as usual."""
-    from PIL import Image
-
-    g = torch.Generator().manual_seed(0)
-    for split, per_class in (("train", 6), ("val", 4)):
-        for k in range(2):
-            (tmp_path / "images" / split / f"class{k}").mkdir(parents=True)
-            for i in range(per_class):
-                pixels = (torch.rand(16, 16, 3, generator=g) * 128 + 127 * k).to(torch.uint8).numpy()
-                Image.fromarray(pixels).save(tmp_path / "images" / split / f"class{k}" / f"{i}.png")
+    write_image_folder(tmp_path / "images", {"train": [6, 6], "val": [4, 4]})
     run_training(compose_cfg(["dataset=imagefolder", f"dataset.root={tmp_path / 'images'}", "dataset.num_classes=2",
                               "dataset.img_size=16", "dataset.num_workers=0", *FAST[4:], "trainer.batch_size=4"]),
                  tmp_path / "run")
