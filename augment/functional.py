@@ -1,8 +1,9 @@
 """Functional layer: whole-batch, loop-free operations behind every mixer, plus the samplers re-exported.
 
 Conventions: a *partners* tensor (B,) int64 says which sample each one is mixed with; a *paste mask*
-(B, 1, H, W) marks the pixels a sample takes from its partner (bool, or float in [0, 1] for soft masks);
-λ (*lam*, (B,) float) is the fraction of a sample's own image that it keeps, and its own label's weight.
+(B, 1, H, W), or one that broadcasts to it, marks the pixels a sample takes from its partner (bool, or
+float in [0, 1] for soft masks); λ (*lam*, (B,) float) is the fraction of a sample's own image that it
+keeps, and its own label's weight.
 Use `sample_*` to draw, then `box_masks` / `paste` / `blend` / `mix_targets` to apply, e.g.::
 
     partners, boxes = sample_cutmix(B, H, W, alpha=1.0, prob=1.0, mode="elem", generator=g)
@@ -15,6 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from augment._host import float32
 from augment.fourier import fourier_masks, lowfreq_images, sample_fmix  # noqa: F401
 from augment.sampling import (  # noqa: F401  (re-exported: the public functional API)
     box_area_fraction,
@@ -23,11 +25,13 @@ from augment.sampling import (  # noqa: F401  (re-exported: the public functiona
     sample_active,
     sample_boxes,
     sample_cutmix,
+    sample_cutmix_units,
     sample_cutout,
     sample_lambda,
     sample_minmax_boxes,
     sample_mixup,
     sample_ricap,
+    share,
     unit_index,
 )
 
@@ -47,8 +51,9 @@ def box_masks(boxes: Tensor, height: int, width: int, dtype: torch.dtype = torch
     return mask.to(dtype)
 
 
-def paste(images: Tensor, partners: Tensor, mask: Tensor) -> Tensor:
-    """New batch (1 − m) · images + m · images[partners] for a (B, 1, H, W) mask m: bool, 0/1 or soft float.
+def paste(images: Tensor, partners: Tensor, mask: Tensor | float) -> Tensor:
+    """New batch (1 − m) · images + m · images[partners] for a mask m that broadcasts over (B, 1, H, W):
+    bool, 0/1 or soft float, e.g. (1, 1, H, W) for one region shared by the batch, or a float for one weight.
 
     A 0/1 mask pastes exactly (sample i shows images[partners[i]] where m = 1 and itself elsewhere).
     Float images use one torch.lerp, which is exact at weights 0 and 1 for finite values, written into the
@@ -56,22 +61,42 @@ def paste(images: Tensor, partners: Tensor, mask: Tensor) -> Tensor:
     in float32 and rounds half to even; a bool mask on uint8 selects without arithmetic.
     """
     source = images.index_select(0, partners)
-    if mask.dtype == torch.bool and not images.is_floating_point():
+    if not isinstance(mask, Tensor):  # one weight: torch.lerp takes it as a number
+        weight = mask
+    elif mask.dtype == torch.bool and not images.is_floating_point():
         return torch.where(mask, source, images, out=source)
+    else:
+        weight = mask.to(images.dtype if images.dtype in (torch.float32, torch.float64) else torch.float32)
     if images.dtype in (torch.float32, torch.float64):
-        return torch.lerp(images, source, mask.to(images.dtype), out=source)
-    mixed = torch.lerp(images.float(), source.float(), mask.float())
+        return torch.lerp(images, source, weight, out=source)
+    mixed = torch.lerp(images.float(), source.float(), weight)
     if not images.is_floating_point():
         mixed = mixed.round_().clamp_(0, 255)
     return mixed.to(images.dtype)
 
 
-def blend(images: Tensor, partners: Tensor, lam: Tensor) -> Tensor:
-    """Mixup of whole images: lam · images + (1 − lam) · images[partners], lam (B,) the own image's weight.
+def paste_box(images: Tensor, partners: Tensor, box: tuple[int, int, int, int]) -> Tensor:
+    """New batch in which the region box = (x1, y1, x2, y2), half-open and the same for every sample, comes
+    from each sample's partner; equal to paste(images, partners, box_masks(tensor([box]), H, W)).
+
+    For a box known on the host: a clone and one index_select written straight into the clone's box (no
+    mask, no blend, so every dtype is copied exactly); the work outside the clone scales with the box area.
+    """
+    x1, y1, x2, y2 = box
+    mixed = images.clone()
+    torch.index_select(images[:, :, y1:y2, x1:x2], 0, partners, out=mixed[:, :, y1:y2, x1:x2])
+    return mixed
+
+
+def blend(images: Tensor, partners: Tensor, lam: Tensor | float) -> Tensor:
+    """Mixup of whole images: lam · images + (1 − lam) · images[partners], lam (B,) the own image's weight,
+    or one float for the batch, whose weight 1 − lam is rounded to float32 like a float32 tensor's.
 
     Rounding as in paste (uint8 is blended in float32 and rounded); lam = 1 returns the own image exactly.
     """
-    return paste(images, partners, (1.0 - lam).reshape(-1, 1, 1, 1))
+    if isinstance(lam, Tensor):
+        return paste(images, partners, (1.0 - lam).reshape(-1, 1, 1, 1))
+    return paste(images, partners, float32(1.0 - lam))
 
 
 def mix_targets(labels: Tensor, sources: Tensor, weights: Tensor, num_classes: int) -> Tensor:
@@ -89,11 +114,19 @@ def one_hot_targets(labels: Tensor, num_classes: int) -> Tensor:
     return mix_targets(labels, own, torch.ones(own.shape, device=labels.device), num_classes)
 
 
-def pair_targets(labels: Tensor, partners: Tensor, lam: Tensor, num_classes: int) -> Tensor:
-    """Targets of a two-image mix: lam · one_hot(own label) + (1 − lam) · one_hot(partner's label)."""
+def pair_targets(labels: Tensor, partners: Tensor, lam: Tensor | float, num_classes: int) -> Tensor:
+    """Targets of a two-image mix: lam · one_hot(own label) + (1 − lam) · one_hot(partner's label).
+
+    lam: (B,) float, (1,) for the whole batch, or a float. Two scatters into zeros: the own class gets
+    exactly lam, the partner's 1 − lam (rounded to float32), and where both labels agree the sum is exactly
+    1 (true for every float32 lam in [0, 1]), e.g. for a sample paired with itself, whatever lam is.
+    """
     targets = torch.zeros(labels.shape[0], num_classes, dtype=torch.float32, device=labels.device)
-    targets.scatter_(1, labels[:, None], lam[:, None].float())
-    return targets.scatter_add_(1, labels[partners][:, None], 1.0 - lam[:, None].float())
+    own, other = labels[:, None], labels.index_select(0, partners)[:, None]
+    if isinstance(lam, Tensor):
+        lam = lam.float().reshape(-1, 1).expand(labels.shape[0], 1)
+        return targets.scatter_(1, own, lam).scatter_add_(1, other, 1.0 - lam)
+    return targets.scatter_(1, own, lam).scatter_(1, other, 1.0 - lam, reduce="add")
 
 
 def union_masks(boxes: Tensor, height: int, width: int) -> Tensor:

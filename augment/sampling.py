@@ -77,16 +77,23 @@ def sample_lambda(
     return torch.sigmoid(log_xy[0] - log_xy[1])
 
 
+@functools.lru_cache(maxsize=64)
+def _swap_index(batch_size: int, device: torch.device) -> Tensor:
+    """Which permutation position each position is paired with: k ↔ k + B//2, and the last position of an
+    odd batch with itself (cached, like _size_wh; never modified in place)."""
+    half = batch_size // 2
+    position = torch.arange(batch_size)
+    return torch.cat([position[half : 2 * half], position[:half], position[2 * half :]]).to(device)
+
+
 def pair_partners(batch_size: int, generator: torch.Generator | None = None) -> Tensor:
-    """partners[i] = the sample i is mixed with: a random perfect matching (see module docstring)."""
+    """partners[i] = the sample i is mixed with: a random perfect matching (see module docstring).
+
+    partners[π[k]] = π[swap[k]], written with one scatter (two small kernels instead of five).
+    """
     device = generator_device(generator)
     perm = torch.randperm(batch_size, generator=generator, device=device)
-    half = batch_size // 2
-    first, second = perm[:half], perm[half : 2 * half]
-    partners = torch.arange(batch_size, device=device)
-    partners[first] = second
-    partners[second] = first
-    return partners
+    return torch.empty_like(perm).scatter_(0, perm, perm.index_select(0, _swap_index(batch_size, device)))
 
 
 def num_units(mode: str, batch_size: int) -> int:
@@ -109,7 +116,10 @@ def unit_index(mode: str, partners: Tensor) -> Tensor:
 
 
 def share(draws: Tensor, mode: str, partners: Tensor) -> Tensor:
-    """Per-unit draws (num_units, ...) → per-sample (B, ...), following unit_index."""
+    """Per-unit draws (num_units, ...) → per-sample (B, ...), following unit_index ("batch": an expanded
+    view of the one draw, so never write into the result in place)."""
+    if mode == "batch":
+        return draws.expand(partners.shape[0], *draws.shape[1:])
     return draws if mode == "elem" else draws[unit_index(mode, partners)]
 
 
@@ -125,9 +135,9 @@ def sample_active(prob: float, mode: str, partners: Tensor, generator: torch.Gen
 
 @functools.lru_cache(maxsize=64)
 def _size_wh(height: int, width: int, device: torch.device) -> Tensor:
-    """(W, H) as a float32 tensor on `device` (cached: building it costs more than the box math it feeds).
-    Never modified in place."""
-    return torch.tensor([float(width), float(height)]).to(device, non_blocking=True)
+    """(W, H, W, H) as a float32 tensor on `device`: [:2] scales (w, h) pairs, all four clip xyxy boxes
+    (cached: building it costs more than the box math it feeds). Never modified in place."""
+    return torch.tensor([float(width), float(height)] * 2).to(device, non_blocking=True)
 
 
 def place_boxes(sizes: Tensor, height: int, width: int, generator: torch.Generator | None) -> Tensor:
@@ -140,10 +150,10 @@ def place_boxes(sizes: Tensor, height: int, width: int, generator: torch.Generat
     """
     sizes = sizes.float()  # whole numbers, exact in float32
     extent = _size_wh(height, width, sizes.device)
-    centres = torch.rand((sizes.shape[0], 2), generator=generator, device=sizes.device) * extent
+    centres = torch.rand((sizes.shape[0], 2), generator=generator, device=sizes.device) * extent[:2]
     start = centres.sub_(sizes, alpha=0.5).add_(0.5).floor_()  # the unclipped top-left pixel (x, y)
     corners = torch.cat([start, start + sizes], dim=1).clamp_(min=0)
-    return torch.minimum(corners, extent.repeat(2)).long()
+    return torch.minimum(corners, extent).long()
 
 
 def sample_boxes(lam: Tensor, height: int, width: int, generator: torch.Generator | None = None) -> Tensor:
@@ -152,7 +162,8 @@ def sample_boxes(lam: Tensor, height: int, width: int, generator: torch.Generato
     λ here is the uncorrected draw; recompute the kept fraction from the returned boxes (box_area_fraction).
     """
     ratio = torch.sqrt((1.0 - lam.float()).clamp_min(0.0))
-    return place_boxes(torch.round(ratio[:, None] * _size_wh(height, width, lam.device)), height, width, generator)
+    sizes = torch.round(ratio[:, None] * _size_wh(height, width, lam.device)[:2])
+    return place_boxes(sizes, height, width, generator)
 
 
 def sample_minmax_boxes(
@@ -162,7 +173,7 @@ def sample_minmax_boxes(
     (timm's cutmix_minmax idea: box size set directly, λ follows from the area)."""
     device = generator_device(generator)
     ratios = min_ratio + (max_ratio - min_ratio) * torch.rand((n, 2), generator=generator, device=device)
-    return place_boxes(torch.round(ratios * _size_wh(height, width, device)), height, width, generator)
+    return place_boxes(torch.round(ratios * _size_wh(height, width, device)[:2]), height, width, generator)
 
 
 def box_area_fraction(boxes: Tensor, height: int, width: int) -> Tensor:
@@ -180,6 +191,32 @@ def sample_mixup(
     return partners, torch.where(active, lam, 1.0)
 
 
+def sample_cutmix_units(
+    batch_size: int,
+    height: int,
+    width: int,
+    alpha: float,
+    prob: float,
+    mode: str,
+    generator: torch.Generator | None = None,
+    min_ratio: float | None = None,
+    max_ratio: float | None = None,
+) -> tuple[Tensor, Tensor]:
+    """CutMix draws before sharing: (partners, boxes (num_units, 4) xyxy), one box per batch / pair /
+    sample as `mode` says (see unit_index), empty where that unit is not mixed. With mode="batch" this is
+    one box, which a mixer can paste with one mask broadcast over the batch. Arguments as in sample_cutmix.
+    """
+    partners = pair_partners(batch_size, generator)
+    n = num_units(mode, batch_size)
+    if min_ratio is None:
+        boxes = sample_boxes(sample_lambda(alpha, n, generator), height, width, generator)
+    else:
+        boxes = sample_minmax_boxes(n, height, width, min_ratio, max_ratio, generator)
+    if prob < 1.0:
+        boxes = boxes * (torch.rand(n, generator=generator, device=boxes.device) < prob)[:, None]
+    return partners, boxes
+
+
 def sample_cutmix(
     batch_size: int,
     height: int,
@@ -194,15 +231,9 @@ def sample_cutmix(
     """CutMix draws: (partners, boxes). boxes (B, 4) xyxy is the region each sample takes from its partner
     (empty where unmixed). λ ~ Beta(alpha, alpha) sets the box sides, unless min_ratio/max_ratio are given,
     in which case the side ratios are uniform in [min_ratio, max_ratio] and alpha is not used."""
-    partners = pair_partners(batch_size, generator)
-    n = num_units(mode, batch_size)
-    if min_ratio is None:
-        boxes = sample_boxes(sample_lambda(alpha, n, generator), height, width, generator)
-    else:
-        boxes = sample_minmax_boxes(n, height, width, min_ratio, max_ratio, generator)
-    boxes = share(boxes, mode, partners)
-    active = sample_active(prob, mode, partners, generator)
-    return partners, boxes * active[:, None]
+    partners, boxes = sample_cutmix_units(batch_size, height, width, alpha, prob, mode, generator, min_ratio, max_ratio)
+    paired = partners != torch.arange(batch_size, device=partners.device)
+    return partners, share(boxes, mode, partners) * paired[:, None]
 
 
 def sample_cutout(

@@ -2,18 +2,20 @@
 
     .venv/bin/python scripts/bench_augment.py                 # CPU, and CUDA when present
     .venv/bin/python scripts/bench_augment.py --device cpu --threads 1 --rounds 10
+    .venv/bin/python scripts/bench_augment.py --device cpu --threads 1 --rounds 10 --stat median
 
-For each batch shape (float32) and device it prints a Markdown table: best milliseconds per batch (see time_all),
-that time divided by `images.clone()` of the same batch, and the speed-up over timm's Mixup in the same
-mode (timm time ÷ ours) or, for batch mode, over torchvision. All timings come from the same run, so the
-ratios compare like with like. timm works in place on its input; ours returns a new tensor (the clone
-column shows what one new tensor costs).
+For each batch shape (float32) and device it prints a Markdown table: best (with --stat median: median)
+milliseconds per batch (see time_all), that time divided by `images.clone()` of the same batch, and the
+speed-up over timm's Mixup in the same mode (timm time ÷ ours) or, for batch mode, over torchvision. All
+timings come from the same run, so the ratios compare like with like. timm works in place on its input;
+ours returns a new tensor (the clone column shows what one new tensor costs).
 """
 
 from __future__ import annotations
 
 import argparse
 import platform
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -36,14 +38,16 @@ OURS = [
 ]
 
 
-def time_all(fns: dict, device: torch.device, rounds: int, calls: int = 5) -> dict:
-    """Best wall time in milliseconds of one call of each callable.
+def time_all(fns: dict, device: torch.device, rounds: int, calls: int = 5, stat: str = "best") -> dict:
+    """Best (or median) wall time in milliseconds of one call of each callable.
 
     Each round times `calls` back-to-back calls of every callable in turn (warm caches within a block), so
     a burst of load from other processes over the run hits all of them alike; the minimum over all calls
-    is the estimate least disturbed by such bursts. CUDA is synchronised around each call.
+    is the estimate least disturbed by such bursts. The median shows the typical call where the cost
+    depends on the draw (e.g. CutMix's box area, which the minimum picks small). CUDA is synchronised
+    around each call.
     """
-    best = dict.fromkeys(fns, float("inf"))
+    times = {key: [] for key in fns}
     for _ in range(rounds):
         for key, fn in fns.items():
             fn()  # warm-up
@@ -54,8 +58,9 @@ def time_all(fns: dict, device: torch.device, rounds: int, calls: int = 5) -> di
                 fn()
                 if device.type == "cuda":
                     torch.cuda.synchronize(device)
-                best[key] = min(best[key], time.perf_counter() - start)
-    return {key: 1e3 * seconds for key, seconds in best.items()}
+                times[key].append(time.perf_counter() - start)
+    reduce = min if stat == "best" else statistics.median
+    return {key: 1e3 * reduce(seconds) for key, seconds in times.items()}
 
 
 def build_ours(name: str, mode: str, device: torch.device):
@@ -81,7 +86,7 @@ def references() -> dict[tuple[str, str], object]:
     return refs
 
 
-def bench_shape(shape, device: torch.device, rounds: int) -> list[str]:
+def bench_shape(shape, device: torch.device, rounds: int, stat: str = "best") -> list[str]:
     """Markdown rows for one batch shape on one device."""
     images = torch.randn(shape, device=device)
     labels = torch.randint(0, NUM_CLASSES, (shape[0],), device=device)
@@ -90,7 +95,7 @@ def bench_shape(shape, device: torch.device, rounds: int) -> list[str]:
     fns = {("clone", "—"): images.clone}
     fns.update({key: lambda m=m: m(images, labels) for key, m in ours.items()})
     fns.update({key: lambda m=m: m(scratch, labels) for key, m in references().items()})
-    ms = time_all(fns, device, rounds)
+    ms = time_all(fns, device, rounds, stat=stat)
     clone = ms[("clone", "—")]
     rows = []
     for (name, mode), t in ms.items():
@@ -113,6 +118,7 @@ def main() -> None:
     parser.add_argument("--device", choices=["cpu", "cuda", "all"], default="all")
     parser.add_argument("--rounds", type=int, default=10, help="rounds of 5 timed calls per method")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--stat", choices=["best", "median"], default="best", help="per-call time reported")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -120,7 +126,7 @@ def main() -> None:
     devices = [d for d in devices if d == "cpu" or torch.cuda.is_available()]
     print(
         f"torch {torch.__version__}, {platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} CPU threads, rounds={args.rounds} × 5 calls"
+        f"{torch.get_num_threads()} CPU threads, rounds={args.rounds} × 5 calls, {args.stat} call"
     )
     for device in map(torch.device, devices):
         name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
@@ -128,7 +134,7 @@ def main() -> None:
             print(f"\n### {'×'.join(map(str, shape))} float32 on {name}\n")
             print("| method | mode | ms / batch | × clone | speed-up (their time ÷ ours) |")
             print("|---|---|---|---|---|")
-            print("\n".join(bench_shape(shape, device, args.rounds)))
+            print("\n".join(bench_shape(shape, device, args.rounds, args.stat)))
 
 
 if __name__ == "__main__":

@@ -82,6 +82,32 @@ def test_mix_targets_sums_weights_per_class():
     assert torch.equal(F.one_hot_targets(labels, 3), torch.eye(3)[labels])
 
 
+def test_pair_targets_weights_are_exact():
+    """Own class exactly λ, partner's exactly float32(1 − λ), rows exactly one-hot where the labels agree
+    (including a sample paired with itself); a float λ and a (1,) λ give the same as a (B,) one."""
+    lam = torch.rand(4000, generator=gen(7))
+    labels, partners = torch.tensor([0, 1, 1, 1, 2]), torch.tensor([1, 0, 3, 2, 4])
+    for value in lam[:200].tolist():
+        full = F.pair_targets(labels, partners, torch.full((5,), value), 3)
+        assert full[0, 0].item() == value and full[0, 1].item() == torch.tensor(1.0 - value).item()
+        assert torch.equal(full[2:], torch.eye(3)[[1, 1, 2]])  # same label and self-paired: exactly one-hot
+        assert torch.equal(F.pair_targets(labels, partners, value, 3), full)
+        assert torch.equal(F.pair_targets(labels, partners, torch.tensor([value]), 3), full)
+    big = F.pair_targets(torch.zeros(4000, dtype=torch.long), torch.arange(4000), lam, 1)
+    assert (big == 1).all()
+
+
+def test_paste_broadcasts_one_mask_and_takes_a_float_weight():
+    images = torch.randn(5, 3, 4, 6, generator=gen(8))
+    partners = F.pair_partners(5, gen(9))
+    mask = torch.rand(1, 1, 4, 6, generator=gen(10)) < 0.5
+    for dtype in (torch.float32, torch.uint8):
+        x = (images * 50 + 100).to(dtype)
+        assert torch.equal(F.paste(x, partners, mask), F.paste(x, partners, mask.expand(5, 1, 4, 6)))
+        assert torch.equal(F.paste(x, partners, 0.25), F.paste(x, partners, torch.full((5, 1, 1, 1), 0.25)))
+    assert torch.equal(F.blend(images, partners, 0.7), F.blend(images, partners, torch.full((5,), 0.7)))
+
+
 def test_fill_zero_and_mean():
     images = torch.arange(2 * 1 * 2 * 2, dtype=torch.float32).reshape(2, 1, 2, 2)
     mask = torch.tensor([[[[True, False], [False, False]]], [[[False, False], [False, True]]]])

@@ -123,6 +123,30 @@ def test_active_rate_and_sharing(mode):
     assert abs(sum(rates) / len(rates) - 0.3) < 0.05
 
 
+@pytest.mark.parametrize("mode", ["batch", "pair", "elem"])
+@pytest.mark.parametrize("prob", [1.0, 0.4])
+def test_cutmix_units_are_the_per_sample_boxes_before_sharing(mode, prob):
+    """sample_cutmix = the unit boxes shared per mode, emptied for the sample paired with itself."""
+    partners, units = F.sample_cutmix_units(9, 10, 13, 1.0, prob, mode, gen(21))
+    partners_again, boxes = F.sample_cutmix(9, 10, 13, 1.0, prob, mode, gen(21))
+    assert torch.equal(partners, partners_again)
+    assert units.shape == ({"batch": 1}.get(mode, 9), 4)
+    shared = units[F.unit_index(mode, partners)]
+    alone = partners == torch.arange(9)
+    assert torch.equal(boxes[~alone], shared[~alone]) and (boxes[alone] == 0).all()
+    if prob < 1.0:  # some unit is switched off (empty box) in 30 batches
+        empty = [(F.sample_cutmix_units(9, 10, 13, 1.0, prob, mode, gen(s))[1] == 0).all(1).any() for s in range(30)]
+        assert any(empty)
+
+
+def test_batch_share_is_a_view_of_the_one_draw():
+    partners = F.pair_partners(6, gen(22))
+    draws = torch.rand(1, 4, generator=gen(23))
+    shared = F.share(draws, "batch", partners)
+    assert shared.shape == (6, 4) and torch.equal(shared, draws[F.unit_index("batch", partners)])
+    assert shared.data_ptr() == draws.data_ptr()
+
+
 def test_self_paired_sample_is_never_active():
     partners = F.pair_partners(1, gen(0))
     assert not F.sample_active(1.0, "elem", partners, gen(0)).any()
