@@ -67,8 +67,10 @@ def check_images(images: torch.Tensor) -> None:
 def check_batch(images: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
     """Images as in check_images and labels (B,) integers in [0, num_classes).
 
-    The range check reads the labels' min and max back to the host: one synchronisation per batch on CUDA,
-    the price of a readable error instead of a device-side assert.
+    On the CPU the range check reads the labels' min and max and raises a ValueError naming the bad label.
+    On CUDA reading them would synchronise with the host every batch (the CPU could no longer queue the next
+    step while the GPU works), so there the check is an asynchronous device-side assertion with the same
+    message: a bad label still stops the run, at the next synchronisation, without slowing good batches.
     """
     check_images(images)
     if not isinstance(labels, torch.Tensor) or labels.dim() != 1:
@@ -80,6 +82,10 @@ def check_batch(images: torch.Tensor, labels: torch.Tensor, num_classes: int) ->
         raise ValueError(f"batch size mismatch: {images.shape[0]} images but {labels.shape[0]} labels")
     if labels.device != images.device:
         raise ValueError(f"labels are on {labels.device} but images on {images.device}")
+    if labels.is_cuda:
+        low, high = torch.aminmax(labels)
+        torch._assert_async((low >= 0) & (high < num_classes), f"labels must lie in [0, num_classes={num_classes})")
+        return
     low, high = (int(v) for v in torch.aminmax(labels))
     if low < 0 or high >= num_classes:
         bad = low if low < 0 else high

@@ -8,6 +8,8 @@ itself is returned.
 Randomness: every draw comes from `self.generator` at call time, on that generator's device (so a CUDA
 generator samples on the GPU), then moves to the images' device. Reseeding the generator reproduces the
 draws exactly. With generator=None a private CPU generator is created, seeded once from torch's global RNG.
+CutMix and Mixup with mode="batch", generator and images on the CPU, read their few draws to the host
+(augment._host): the same draws, without some 25 tiny tensor operations per batch.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import itertools
 import torch
 from torch import Tensor
 
+from augment import _host
 from augment import functional as F
 from augment._checks import (
     check_alpha,
@@ -112,8 +115,11 @@ class Mixup(_PairMixer):
         super().__init__(num_classes, alpha, prob, mode, generator)
 
     def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-        partners, lam = F.sample_mixup(images.shape[0], self.alpha, self.prob, self.mode, self.generator)
-        partners, lam = partners.to(images.device), lam.to(images.device)
+        if self.mode == "batch" and _host.on_host(self.generator, images):  # same draws, λ a Python float
+            partners, lam = _host.sample_mixup_batch(images.shape[0], self.alpha, self.prob, self.generator)
+        else:
+            partners, lam = F.sample_mixup(images.shape[0], self.alpha, self.prob, self.mode, self.generator)
+            partners, lam = partners.to(images.device), lam.to(images.device)
         return F.blend(images, partners, lam), F.pair_targets(labels, partners, lam, self.num_classes)
 
 
@@ -159,11 +165,15 @@ class CutMix(_PairMixer):
 
     def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         b, _, h, w = images.shape
-        partners, boxes = F.sample_cutmix(
-            b, h, w, self.alpha, self.prob, self.mode, self.generator, self.min_ratio, self.max_ratio
-        )
+        ratios = (self.min_ratio, self.max_ratio)
+        if self.mode == "batch" and _host.on_host(self.generator, images):  # same draws, box read to the host
+            partners, box, lam = _host.sample_cutmix_batch(b, h, w, self.alpha, self.prob, self.generator, *ratios)
+            return F.paste_box(images, partners, box), F.pair_targets(labels, partners, lam, self.num_classes)
+        partners, boxes = F.sample_cutmix_units(b, h, w, self.alpha, self.prob, self.mode, self.generator, *ratios)
         partners, boxes = partners.to(images.device), boxes.to(images.device)
-        lam = 1.0 - F.box_area_fraction(boxes, h, w)
+        if self.mode != "batch":  # in batch mode the one box's mask broadcasts over the batch
+            boxes = F.share(boxes, self.mode, partners)
+        lam = 1.0 - F.box_area_fraction(boxes, h, w)  # a sample paired with itself gets its own image back
         mask_dtype = images.dtype if images.is_floating_point() else torch.bool
         mixed = F.paste(images, partners, F.box_masks(boxes, h, w, mask_dtype))
         return mixed, F.pair_targets(labels, partners, lam, self.num_classes)
@@ -173,7 +183,7 @@ class MixChoice:
     """Pick one mixer per batch with given probabilities (timm's mixup/cutmix switch, generalised).
 
     The choice is one draw from `generator` per call; on a CUDA generator reading it back to the host is
-    one synchronisation per batch. Each chosen mixer still draws from its own generator (pass the same one
+    one synchronisation per batch, so give it a CPU generator when the images are on a GPU. Each chosen mixer still draws from its own generator (pass the same one
     to all to have a single seed). The batch-level "mix at all" probability stays with each mixer's `prob`,
     or add NoMix to the list.
 

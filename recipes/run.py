@@ -28,11 +28,13 @@ RUN_KEYS = ("dataset", "model", "augment", "alpha", "prob", "mode", "seed", "lab
 
 # ----------------------------------------------------------------------------- building blocks
 
-def build_mixer(augment_cfg: DictConfig, num_classes: int, generator: torch.Generator):
+def build_mixer(augment_cfg: DictConfig, num_classes: int, generator: torch.Generator,
+                choice_generator: torch.Generator | None = None):
     """The augment library's mixer named by `augment.name`; every other key of the node is a constructor arg.
 
     `name: choice` builds MixChoice (timm's mixup/cutmix switch, generalised): `methods` maps method names to their
-    args and `probs` gives each one's chance per batch. All mixers share the run's generator.
+    args and `probs` gives each one's chance per batch. All mixers share `generator`; the per-batch choice is drawn
+    from `choice_generator` (default: `generator`) — a CPU one spares a CUDA run one synchronisation per batch.
     """
     kwargs = OmegaConf.to_container(augment_cfg, resolve=True)
     name = kwargs.pop("name")
@@ -40,7 +42,7 @@ def build_mixer(augment_cfg: DictConfig, num_classes: int, generator: torch.Gene
         methods, probs = kwargs.pop("methods"), kwargs.pop("probs")
         mixers = [build_mixer(OmegaConf.create({"name": m, **(args or {})}), num_classes, generator)
                   for m, args in methods.items()]
-        return MixChoice(mixers, list(probs), generator=generator)
+        return MixChoice(mixers, list(probs), generator=choice_generator or generator)
     if name not in METHODS:
         raise ValueError(f"augment.name={name!r} is unknown: choose one of {', '.join(sorted(METHODS))} or choice")
     return METHODS[name](num_classes=num_classes, generator=generator, **kwargs)
@@ -130,8 +132,9 @@ class Trainer:
             torch.use_deterministic_algorithms(True, warn_only=True)
         info = dataset_info(cfg.dataset)
         self.mix_gen = torch.Generator(device=self.device)
+        self.choice_gen = torch.Generator()  # on the host: MixChoice branches on its draw every batch
         self.data_gen = torch.Generator(device=self.device)
-        self.mixer = build_mixer(cfg.augment, info.num_classes, self.mix_gen)
+        self.mixer = build_mixer(cfg.augment, info.num_classes, self.mix_gen, self.choice_gen)
         torch.manual_seed(cfg.seed)
         self.model = build_model(**OmegaConf.to_container(cfg.model, resolve=True), num_classes=info.num_classes,
                                  in_chans=info.in_chans, img_size=info.img_size).to(self.device)
@@ -211,6 +214,7 @@ class Trainer:
         seed = int(self.cfg.seed)
         self.data_gen.manual_seed(epoch_seed(seed, epoch))            # same on every rank: same global batches
         self.mix_gen.manual_seed(epoch_seed(seed, epoch, self.dist.rank + 1))  # differs per rank
+        self.choice_gen.manual_seed(epoch_seed(seed, epoch, self.dist.rank + 2000))
         torch.manual_seed(epoch_seed(seed, epoch, self.dist.rank + 1000))     # dropout, stochastic depth
         on_first = self._log_grid if (epoch == 1 and self.tracker is not None) else None
         on_log = self._log_step(epoch) if self.tracker is not None else None

@@ -45,10 +45,48 @@ def test_sampling_and_pasting_do_not_synchronise():
     try:
         partners, boxes = F.sample_cutmix(64, 32, 32, 1.0, 0.5, "elem", g)
         F.paste(images, partners, F.box_masks(boxes, 32, 32, images.dtype))
+        partners, boxes = F.sample_cutmix_units(64, 32, 32, 1.0, 0.5, "batch", g)  # one mask, broadcast
+        F.paste(images, partners, F.box_masks(boxes, 32, 32, images.dtype))
+        labels = torch.zeros(64, dtype=torch.long, device="cuda")
+        F.pair_targets(labels, partners, 1.0 - F.box_area_fraction(boxes, 32, 32), 5)
         partners, lam = F.sample_mixup(64, 0.4, 1.0, "pair", g)
         F.blend(images, partners, lam)
         partners, masks = F.sample_fmix(64, 32, 32, 1.0, 1.0, "elem", generator=g)
         F.paste(images, partners, masks)
         F.ricap_stitch(images, *F.sample_ricap(64, 32, 32, 0.3, 1.0, "elem", g))
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+
+
+@pytest.mark.parametrize("name", ["cutmix", "mixup"])
+def test_batch_mode_on_cuda_equals_the_cpu_fast_path(name):
+    """A CPU generator with CUDA images takes the tensor path; with CPU images the host path: same result
+    (Mixup: λ to float32 rounding)."""
+    images, labels = torch.rand(9, 3, 16, 12), torch.randint(0, 5, (9,))
+
+    def mixer():
+        return METHODS[name](num_classes=5, mode="batch", generator=torch.Generator().manual_seed(3))
+
+    out, targets = mixer()(images, labels)
+    ref, ref_targets = mixer()(images.cuda(), labels.cuda())
+    assert torch.allclose(out, ref.cpu(), atol=1e-6) and torch.allclose(targets, ref_targets.cpu(), atol=1e-6)
+    if name == "cutmix":
+        assert torch.equal(out, ref.cpu()) and torch.equal(targets, ref_targets.cpu())
+
+
+@pytest.mark.parametrize("mode", ["batch", "elem"])
+@pytest.mark.parametrize("name", sorted(METHODS))
+def test_a_whole_mixer_call_on_cuda_never_synchronises(name, mode):
+    """Label checks included (an asynchronous assertion on CUDA): the CPU can queue the next training step
+    while the GPU still works on this one."""
+    g = torch.Generator(device="cuda").manual_seed(0)
+    kwargs = {} if name in ("none", "cutout") else {"mode": mode}
+    mixer = METHODS[name](num_classes=10, generator=g, **kwargs)
+    images, labels = torch.rand(64, 3, 32, 32, device="cuda"), torch.randint(0, 10, (64,), device="cuda")
+    mixer(images, labels)  # first call: allocations, cached index tensors
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        mixer(images, labels)
     finally:
         torch.cuda.set_sync_debug_mode("default")

@@ -128,8 +128,8 @@ def _join(rank: int, port: int) -> None:
 
 def _recording_build_mixer(rank: int, record_dir: Path):
     """build_mixer whose mixer saves, at its first call, its generator's state and the labels it got."""
-    def build(augment_cfg, num_classes, generator):
-        mixer = build_mixer(augment_cfg, num_classes, generator)
+    def build(augment_cfg, num_classes, generator, choice_generator=None):
+        mixer = build_mixer(augment_cfg, num_classes, generator, choice_generator)
 
         def mix(images, labels):
             path = record_dir / f"rank{rank}.pt"

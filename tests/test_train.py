@@ -59,7 +59,7 @@ def interrupt_after(monkeypatch, epochs_done: int):
     monkeypatch.setattr(run_module.ckpt, "atomic_save", save_then_die)
 
 
-@pytest.mark.parametrize("augment", ["none", "cutmix"])
+@pytest.mark.parametrize("augment", ["none", "cutmix", "mixup_cutmix"])
 def test_killed_run_resumes_to_the_bitwise_same_result(fast_cfg, tmp_path, monkeypatch, augment):
     overrides = [f"augment={augment}", "trainer.epochs=3", "trainer.deterministic=true"]
     full = run_training(fast_cfg(*overrides), tmp_path / "full")
