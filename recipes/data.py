@@ -173,10 +173,23 @@ class FolderData:
                               v2.PILToTensor()])
         self._train = tv_datasets.ImageFolder(f"{cfg.root}/train", transform=train_tf)
         self._test = tv_datasets.ImageFolder(f"{cfg.root}/val", transform=test_tf)
+        self._check_classes(cfg.root)
         if cfg.subset is not None:
             self._train = torch.utils.data.Subset(self._train, range(int(cfg.subset)))
         self._mean = torch.tensor(self.info.mean, device=device).view(1, -1, 1, 1)
         self._std = torch.tensor(self.info.std, device=device).view(1, -1, 1, 1)
+
+    def _check_classes(self, root) -> None:
+        """Labels are class-folder indices in sorted order: train/ and val/ must hold the same class folders,
+        as many as dataset.num_classes, or every label would silently mean another class (or be out of range)."""
+        classes = self._train.classes
+        if len(classes) != self.info.num_classes:
+            raise ValueError(f"{root}/train has {len(classes)} class folders but dataset.num_classes="
+                             f"{self.info.num_classes}: pass dataset.num_classes={len(classes)}")
+        if self._test.classes != classes:
+            differ = sorted(set(classes) ^ set(self._test.classes))[:3]
+            raise ValueError(f"{root}/train and {root}/val hold different class folders (e.g. {differ}): "
+                             "labels would not match")
 
     @property
     def num_train(self) -> int:

@@ -132,6 +132,19 @@ def test_image_folder_batches_keep_the_last_partial_batch_unless_it_is_one_image
         assert got == sizes and data.steps_per_epoch(4) == len(sizes)
 
 
+@pytest.mark.parametrize("val_counts,num_classes,message", [
+    ([1, 1], 3, r"train has 2 class folders but dataset.num_classes=3: pass dataset.num_classes=2"),
+    ([1, 1, 1], 2, r"train and .*val hold different class folders \(e.g. \['class2'\]\)"),
+])
+def test_image_folder_class_folders_must_match_num_classes_and_each_other(tmp_path, val_counts, num_classes,
+                                                                        message):
+    root = write_image_folder(tmp_path, {"train": [2, 2], "val": val_counts}, size=8)
+    cfg = OmegaConf.merge(compose_cfg(["dataset=imagefolder"]).dataset,
+                          {"root": str(root), "num_classes": num_classes, "img_size": 8, "num_workers": 0})
+    with pytest.raises(ValueError, match=message):
+        build_data(cfg, torch.device("cpu"), seed=0)
+
+
 def test_ranks_split_each_global_batch_exactly():
     """Two ranks' shares of every global batch are the single-process batch, cut in two."""
     whole = build_data(synthetic(train_size=200), torch.device("cpu"), seed=0)
