@@ -183,9 +183,9 @@ class MixChoice:
     """Pick one mixer per batch with given probabilities (timm's mixup/cutmix switch, generalised).
 
     The choice is one draw from `generator` per call; on a CUDA generator reading it back to the host is
-    one synchronisation per batch, so give it a CPU generator when the images are on a GPU. Each chosen mixer still draws from its own generator (pass the same one
-    to all to have a single seed). The batch-level "mix at all" probability stays with each mixer's `prob`,
-    or add NoMix to the list.
+    one synchronisation per batch, so give it a CPU generator when the images are on a GPU. Each chosen
+    mixer still draws from its own generator (pass the same one to all to have a single seed). The
+    batch-level "mix at all" probability stays with each mixer's `prob`, or add NoMix to the list.
 
     Args:
         mixers: the candidate mixers, all with the same num_classes.
