@@ -4,14 +4,16 @@
     python eval.py ckpt_path=runs/x/checkpoints/last.pt trainer.device=cpu eval.ood_datasets=[cifar10]
     python eval.py ckpt_path=runs/default overwrite=true     # replace an existing eval
 
-All the work is in recipes.evaluate; this file only composes the config (Hydra), hands over and prints the table.
+All the work is in recipes.evaluate; this file only composes the config (Hydra), hands over and prints the table
+(recipes.report).
 Hydra writes no files of its own here (configs/eval.yaml): the outputs go to `out_dir` (default <run dir>/eval).
 """
 
 import hydra
 from omegaconf import DictConfig
 
-from recipes.evaluate import evaluate_checkpoint, format_table
+from recipes.evaluate import evaluate_checkpoint
+from recipes.report import format_table
 
 
 @hydra.main(config_path="configs", config_name="eval", version_base="1.3")

@@ -13,8 +13,9 @@ from torchmetrics.classification import MulticlassCalibrationError
 from recipes.calibration import heldout_split
 from recipes.checkpoint import CheckpointError
 from recipes.datasets import DEBIAN_FASHION_MNIST, make_synthetic
-from recipes.evaluate import evaluate_checkpoint, format_table, select_rows
+from recipes.evaluate import evaluate_checkpoint, select_rows
 from recipes.metrics import classification_metrics
+from recipes.report import format_table
 from recipes.robustness import adapt_images, ood_scores
 from recipes.run import run_training
 from tests.conftest import FAST, ROOT, compose_cfg, write_image_folder
