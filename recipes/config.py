@@ -1,6 +1,8 @@
-"""Checks of a composed config that must fail before any data is loaded, and the device it asks for."""
+"""Config checks that must fail before any data is loaded, the device a config asks for, and config diffs."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
@@ -76,13 +78,24 @@ def validate(cfg: DictConfig) -> None:
     resolve_device(cfg.trainer.device)
 
 
-def _leaves(tree: dict, prefix: str = "") -> dict:
-    """{'a.b': value} for every non-dict value of a nested dict (lists are values)."""
-    out = {}
-    for key, value in tree.items():
+def flatten(node: dict, prefix: str = "") -> dict[str, Any]:
+    """Nested dict -> {"a.b": value}; lists become tuples so values can be compared and hashed."""
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
         name = f"{prefix}{key}"
-        out.update(_leaves(value, f"{name}.") if isinstance(value, dict) else {name: value})
-    return out
+        if isinstance(value, dict):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = _hashable(value)
+    return flat
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple((k, _hashable(v)) for k, v in value.items())
+    return value
 
 
 def changed_settings(before: dict, after: dict) -> list[str]:
@@ -92,7 +105,7 @@ def changed_settings(before: dict, after: dict) -> list[str]:
     (optim.lr, trainer.epochs, an augment arg) either has no effect or makes the result differ from the run
     the checkpoint came from; the user should hear which ones.
     """
-    old, new = _leaves(before), _leaves(after)
+    old, new = flatten(before), flatten(after)
     unset = "<unset>"
     return [f"{key}: {old.get(key, unset)!r} -> {new.get(key, unset)!r}" for key in sorted(old.keys() | new.keys())
             if key not in NOT_RESULT_DEFINING and old.get(key, unset) != new.get(key, unset)]

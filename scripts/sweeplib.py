@@ -16,6 +16,8 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from recipes.config import flatten
+
 # Final metrics taken from summary.json, in table order (fractions, except wall_s and img_per_s).
 SUMMARY_METRICS = ("top1", "top5", "best_top1", "nll", "ece", "brier", "wall_s", "img_per_s")
 
@@ -105,26 +107,6 @@ def find_run_dirs(roots: list[Path]) -> list[Path]:
             if cfg.parent.name == ".hydra":
                 found.add(cfg.parent.parent.resolve())
     return sorted(found)
-
-
-def flatten(node: dict, prefix: str = "") -> dict[str, Any]:
-    """Nested dict -> {"a.b": value}; lists become tuples so values can be compared and hashed."""
-    flat: dict[str, Any] = {}
-    for key, value in node.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = _hashable(value)
-    return flat
-
-
-def _hashable(value: Any) -> Any:
-    if isinstance(value, list | tuple):
-        return tuple(_hashable(v) for v in value)
-    if isinstance(value, dict):
-        return tuple((k, _hashable(v)) for k, v in value.items())
-    return value
 
 
 def load_config(run_dir: Path) -> dict[str, Any]:
