@@ -39,6 +39,18 @@ class PreActBlock(nn.Module):
         return out + identity
 
 
+def preact_stages(in_width: int, widths: list[int], blocks_per_stage: int, dropout: float = 0.0) -> nn.Sequential:
+    """Stages of PreActBlocks, stage s of width widths[s]; the first block of every stage but the first halves
+    the resolution (stride 2). The body of PreAct-ResNet and of WideResNet."""
+    blocks = []
+    for stage, out_width in enumerate(widths):
+        for index in range(blocks_per_stage):
+            stride = 2 if stage > 0 and index == 0 else 1
+            blocks.append(PreActBlock(in_width, out_width, stride, dropout))
+            in_width = out_width
+    return nn.Sequential(*blocks)
+
+
 class PreActResNet18(nn.Module):
     """Pre-activation ResNet-18; `width` is the channel count of the first stage (64 in the paper)."""
 
@@ -46,15 +58,8 @@ class PreActResNet18(nn.Module):
         super().__init__()
         widths = [width, 2 * width, 4 * width, 8 * width]
         self.stem = conv3x3(in_chans, width)
-        blocks = []
-        in_width = width
-        for stage, out_width in enumerate(widths):
-            first_stride = 1 if stage == 0 else 2
-            blocks.append(PreActBlock(in_width, out_width, first_stride))
-            blocks.append(PreActBlock(out_width, out_width, 1))
-            in_width = out_width
-        self.blocks = nn.Sequential(*blocks)
-        self.head = Head(in_width, num_classes)
+        self.blocks = preact_stages(width, widths, blocks_per_stage=2)
+        self.head = Head(widths[-1], num_classes)
         init_weights(self)
 
     def forward(self, x):

@@ -8,7 +8,7 @@ classes. Dropout, when used, sits between the two convolutions of each block (th
 from torch import nn
 
 from models.common import Head, check_fraction, check_int, conv3x3, init_weights
-from models.preact_resnet import PreActBlock
+from models.preact_resnet import preact_stages
 
 
 class WideResNet(nn.Module):
@@ -19,15 +19,8 @@ class WideResNet(nn.Module):
         blocks_per_group = (depth - 4) // 6
         widths = [16 * widen, 32 * widen, 64 * widen]
         self.stem = conv3x3(in_chans, 16)
-        blocks = []
-        in_width = 16
-        for group, out_width in enumerate(widths):
-            for index in range(blocks_per_group):
-                stride = 2 if group > 0 and index == 0 else 1
-                blocks.append(PreActBlock(in_width, out_width, stride, dropout))
-                in_width = out_width
-        self.blocks = nn.Sequential(*blocks)
-        self.head = Head(in_width, num_classes)
+        self.blocks = preact_stages(16, widths, blocks_per_group, dropout)
+        self.head = Head(widths[-1], num_classes)
         init_weights(self)
 
     def forward(self, x):
