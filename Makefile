@@ -6,7 +6,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 ARGS   ?=
 
-.PHONY: train test test-all data clean-venv
+.PHONY: train test test-all lint format data clean-venv
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,13 @@ test: $(STAMP) data         ## fast suite (~2.5 min on 2 CPU cores)
 
 test-all: $(STAMP) data     ## fast + slow tests
 	$(PY) -m pytest -q -m "slow or not slow" $(ARGS)
+
+lint: $(STAMP)               ## ruff: lint and format check (CI fails on either)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)             ## ruff: fix the format in place
+	$(VENV)/bin/ruff format .
 
 clean-venv:
 	rm -rf $(VENV)

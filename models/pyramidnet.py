@@ -99,8 +99,6 @@ def pyramidnet(
     check_int("depth", depth, minimum=per_block_layers + 2)
     if (depth - 2) % per_block_layers != 0:
         kind = "bottleneck" if bottleneck else "basic"
-        raise ValueError(
-            f"pyramidnet depth must be {per_block_layers}n + 2 with {kind} blocks, got depth={depth!r}"
-        )
+        raise ValueError(f"pyramidnet depth must be {per_block_layers}n + 2 with {kind} blocks, got depth={depth!r}")
     check_int("alpha", alpha, minimum=0)
     return PyramidNet(num_classes, in_chans, depth, alpha, bottleneck)

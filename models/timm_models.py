@@ -13,9 +13,7 @@ from models.common import check_fraction, check_int
 
 def _create(timm_name: str, num_classes: int, in_chans: int, **kwargs) -> nn.Module:
     """timm.create_model with pretrained=False fixed, so no weights are ever fetched."""
-    return timm.create_model(
-        timm_name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs
-    )
+    return timm.create_model(timm_name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
 def _cnn(timm_name: str, num_classes: int, in_chans: int, drop_rate, drop_path_rate) -> nn.Module:
@@ -39,9 +37,7 @@ def resnet50(num_classes: int, in_chans: int, img_size: int, drop_rate=0.0, drop
     return _cnn("resnet50", num_classes, in_chans, drop_rate, drop_path_rate)
 
 
-def efficientnet_b0(
-    num_classes: int, in_chans: int, img_size: int, drop_rate=0.0, drop_path_rate=0.0
-) -> nn.Module:
+def efficientnet_b0(num_classes: int, in_chans: int, img_size: int, drop_rate=0.0, drop_path_rate=0.0) -> nn.Module:
     """timm EfficientNet-B0 (ImageNet stem)."""
     return _cnn("efficientnet_b0", num_classes, in_chans, drop_rate, drop_path_rate)
 
@@ -66,15 +62,11 @@ def vit_tiny(
     num_classes: int, in_chans: int, img_size: int, patch_size=16, drop_rate=0.0, drop_path_rate=0.0
 ) -> nn.Module:
     """ViT-Tiny (timm vit_tiny_patch16_224 layout: 12 layers, width 192, 3 heads) at any size and patch."""
-    return _vit(
-        "vit_tiny_patch16_224", num_classes, in_chans, img_size, patch_size, drop_rate, drop_path_rate
-    )
+    return _vit("vit_tiny_patch16_224", num_classes, in_chans, img_size, patch_size, drop_rate, drop_path_rate)
 
 
 def vit_small(
     num_classes: int, in_chans: int, img_size: int, patch_size=16, drop_rate=0.0, drop_path_rate=0.0
 ) -> nn.Module:
     """ViT-Small (timm vit_small_patch16_224 layout: 12 layers, width 384, 6 heads) at any size and patch."""
-    return _vit(
-        "vit_small_patch16_224", num_classes, in_chans, img_size, patch_size, drop_rate, drop_path_rate
-    )
+    return _vit("vit_small_patch16_224", num_classes, in_chans, img_size, patch_size, drop_rate, drop_path_rate)

@@ -68,7 +68,8 @@ def heldout_split(n_train: int, fraction: float, seed: int) -> Tensor:
         raise ValueError(f"fraction must lie in (0, 1), got {fraction!r}")
     n_held = math.floor(fraction * n_train + 0.5)
     if not 1 <= n_held <= n_train - 1:
-        raise ValueError(f"fraction {fraction!r} of n_train {n_train} holds out {n_held} samples; "
-                         f"need between 1 and {n_train - 1}")
+        raise ValueError(
+            f"fraction {fraction!r} of n_train {n_train} holds out {n_held} samples; need between 1 and {n_train - 1}"
+        )
     generator = torch.Generator().manual_seed(seed)
     return torch.randperm(n_train, generator=generator)[:n_held].sort().values

@@ -51,5 +51,6 @@ def load_model_weights(model: torch.nn.Module, state: dict, path: str | Path) ->
         model.load_state_dict(state["model"])
     except RuntimeError as err:
         first = str(err).splitlines()[:4]
-        raise CheckpointError(f"checkpoint {path} does not fit this model "
-                              f"(other model or num_classes?): {' '.join(first)}") from None
+        raise CheckpointError(
+            f"checkpoint {path} does not fit this model (other model or num_classes?): {' '.join(first)}"
+        ) from None

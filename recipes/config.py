@@ -19,8 +19,17 @@ CHOICES = {
 
 # Keys that say where a run reads and writes or how much it prints, not what it computes (the run-dir name in
 # configs/train.yaml leaves the same keys out).
-NOT_RESULT_DEFINING = ("resume", "ckpt_path", "trainer.device", "trainer.progress", "trainer.log_every",
-                       "trainer.eval_batch_size", "dataset.root", "dataset.download", "dataset.num_workers")
+NOT_RESULT_DEFINING = (
+    "resume",
+    "ckpt_path",
+    "trainer.device",
+    "trainer.progress",
+    "trainer.log_every",
+    "trainer.eval_batch_size",
+    "dataset.root",
+    "dataset.download",
+    "dataset.num_workers",
+)
 
 
 class ConfigError(ValueError):
@@ -73,8 +82,9 @@ def validate(cfg: DictConfig) -> None:
         if value not in choices:
             raise ConfigError(f"{key}={value!r} is invalid: choose one of {', '.join(map(str, choices))}")
     if cfg.sched.warmup_epochs >= cfg.trainer.epochs and cfg.sched.warmup_epochs > 0:
-        raise ConfigError(f"sched.warmup_epochs={cfg.sched.warmup_epochs} must be < trainer.epochs="
-                          f"{cfg.trainer.epochs}")
+        raise ConfigError(
+            f"sched.warmup_epochs={cfg.sched.warmup_epochs} must be < trainer.epochs={cfg.trainer.epochs}"
+        )
     resolve_device(cfg.trainer.device)
 
 
@@ -107,5 +117,8 @@ def changed_settings(before: dict, after: dict) -> list[str]:
     """
     old, new = flatten(before), flatten(after)
     unset = "<unset>"
-    return [f"{key}: {old.get(key, unset)!r} -> {new.get(key, unset)!r}" for key in sorted(old.keys() | new.keys())
-            if key not in NOT_RESULT_DEFINING and old.get(key, unset) != new.get(key, unset)]
+    return [
+        f"{key}: {old.get(key, unset)!r} -> {new.get(key, unset)!r}"
+        for key in sorted(old.keys() | new.keys())
+        if key not in NOT_RESULT_DEFINING and old.get(key, unset) != new.get(key, unset)
+    ]

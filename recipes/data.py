@@ -33,8 +33,14 @@ class DatasetInfo:
 
 
 def dataset_info(cfg) -> DatasetInfo:
-    return DatasetInfo(cfg.name, int(cfg.num_classes), int(cfg.in_chans), int(cfg.img_size),
-                       tuple(float(m) for m in cfg.mean), tuple(float(s) for s in cfg.std))
+    return DatasetInfo(
+        cfg.name,
+        int(cfg.num_classes),
+        int(cfg.in_chans),
+        int(cfg.img_size),
+        tuple(float(m) for m in cfg.mean),
+        tuple(float(s) for s in cfg.std),
+    )
 
 
 def normalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
@@ -69,8 +75,9 @@ def _load_tensors(cfg, split: str, seed: int) -> tuple[torch.Tensor, torch.Tenso
     if cfg.name in ("cifar10", "cifar100"):
         return datasets.load_cifar(cfg.name, cfg.root, split, bool(cfg.download))
     n = int(cfg.train_size if split == "train" else cfg.test_size)
-    return datasets.make_synthetic(int(cfg.num_classes), int(cfg.in_chans), int(cfg.img_size), n,
-                                   float(cfg.noise), seed, split)
+    return datasets.make_synthetic(
+        int(cfg.num_classes), int(cfg.in_chans), int(cfg.img_size), n, float(cfg.noise), seed, split
+    )
 
 
 class InMemoryData:
@@ -128,7 +135,7 @@ class InMemoryData:
         images, labels = self._train
         perm = torch.randperm(self.num_train, generator=generator, device=generator.device).to(self.device)
         for start in range(0, self.num_train, batch_size):
-            idx = perm[start: start + batch_size]
+            idx = perm[start : start + batch_size]
             per_rank = len(idx) // self.world_size
             if per_rank < 2:
                 break
@@ -143,9 +150,12 @@ class InMemoryData:
             raise ValueError(f"no {split!r} split (choices: test, train, holdout when the run held one out)")
         images, labels = data
         if self.world_size > 1:  # each rank evaluates every world_size-th sample; the engine gathers them
-            images, labels = images[self.rank:: self.world_size], labels[self.rank:: self.world_size]
+            images, labels = images[self.rank :: self.world_size], labels[self.rank :: self.world_size]
         for start in range(0, len(labels), batch_size):
-            yield normalise(images[start: start + batch_size], self._mean, self._std), labels[start: start + batch_size]
+            yield (
+                normalise(images[start : start + batch_size], self._mean, self._std),
+                labels[start : start + batch_size],
+            )
 
     def denormalise(self, images: torch.Tensor) -> torch.Tensor:
         """Normalised float images back to [0, 1] (for pictures of a batch)."""
@@ -167,10 +177,16 @@ class FolderData:
         self.device, self.rank, self.world_size = device, rank, world_size
         self.num_workers = int(cfg.get("num_workers", 4))
         size = self.info.img_size
-        train_tf = v2.Compose([v2.RandomResizedCrop(size, antialias=True),
-                               v2.RandomHorizontalFlip(0.5 if cfg.get("hflip", True) else 0.0), v2.PILToTensor()])
-        test_tf = v2.Compose([v2.Resize(int(round(size / 0.875)), antialias=True), v2.CenterCrop(size),
-                              v2.PILToTensor()])
+        train_tf = v2.Compose(
+            [
+                v2.RandomResizedCrop(size, antialias=True),
+                v2.RandomHorizontalFlip(0.5 if cfg.get("hflip", True) else 0.0),
+                v2.PILToTensor(),
+            ]
+        )
+        test_tf = v2.Compose(
+            [v2.Resize(int(round(size / 0.875)), antialias=True), v2.CenterCrop(size), v2.PILToTensor()]
+        )
         self._train = tv_datasets.ImageFolder(f"{cfg.root}/train", transform=train_tf)
         self._test = tv_datasets.ImageFolder(f"{cfg.root}/val", transform=test_tf)
         self._check_classes(cfg.root)
@@ -184,12 +200,15 @@ class FolderData:
         as many as dataset.num_classes, or every label would silently mean another class (or be out of range)."""
         classes = self._train.classes
         if len(classes) != self.info.num_classes:
-            raise ValueError(f"{root}/train has {len(classes)} class folders but dataset.num_classes="
-                             f"{self.info.num_classes}: pass dataset.num_classes={len(classes)}")
+            raise ValueError(
+                f"{root}/train has {len(classes)} class folders but dataset.num_classes="
+                f"{self.info.num_classes}: pass dataset.num_classes={len(classes)}"
+            )
         if self._test.classes != classes:
             differ = sorted(set(classes) ^ set(self._test.classes))[:3]
-            raise ValueError(f"{root}/train and {root}/val hold different class folders (e.g. {differ}): "
-                             "labels would not match")
+            raise ValueError(
+                f"{root}/train and {root}/val hold different class folders (e.g. {differ}): labels would not match"
+            )
 
     @property
     def num_train(self) -> int:
@@ -204,9 +223,16 @@ class FolderData:
 
     def _loader(self, dataset, batch_size: int, sampler=None, generator=None):
         return torch.utils.data.DataLoader(
-            dataset, batch_size=batch_size, sampler=sampler, shuffle=sampler is None and generator is not None,
-            generator=generator, num_workers=self.num_workers, pin_memory=self.device.type == "cuda",
-            persistent_workers=False, drop_last=False)
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            shuffle=sampler is None and generator is not None,
+            generator=generator,
+            num_workers=self.num_workers,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+            drop_last=False,
+        )
 
     def _to_device(self, loader):
         for x, y in loader:

@@ -30,6 +30,7 @@ class DatasetNotFoundError(FileNotFoundError):
 
 # --------------------------------------------------------------------------- Fashion-MNIST (idx format)
 
+
 def read_idx(path: Path) -> np.ndarray:
     """Read one idx file (the MNIST family's format), gzip-compressed or not, into a numpy array."""
     opener = gzip.open if path.suffix == ".gz" else open
@@ -38,7 +39,7 @@ def read_idx(path: Path) -> np.ndarray:
     zero, dtype_code, ndim = data[0:2], data[2], data[3]
     if zero != b"\x00\x00" or dtype_code != 0x08:
         raise ValueError(f"{path} is not a uint8 idx file (header {data[:4]!r})")
-    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
@@ -82,6 +83,7 @@ def load_fashion_mnist(root: str | Path, split: str, download: bool = False) -> 
 
 # --------------------------------------------------------------------------- CIFAR (torchvision's pickles)
 
+
 def load_cifar(name: str, root: str | Path, split: str, download: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """CIFAR-10/100 split as (N, 3, 32, 32) uint8 images and (N,) int64 labels, from torchvision's layout.
 
@@ -112,8 +114,10 @@ def load_cifar(name: str, root: str | Path, split: str, download: bool = False) 
 
 # --------------------------------------------------------------------------- synthetic
 
-def make_synthetic(num_classes: int, in_chans: int, img_size: int, n: int, noise: float,
-                   seed: int, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+
+def make_synthetic(
+    num_classes: int, in_chans: int, img_size: int, n: int, noise: float, seed: int, split: str
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Images with learnable structure: class k is a fixed smooth random template plus pixel noise.
 
     The templates depend only on `seed` (shared by both splits); the noise and labels differ per split, so a model
@@ -122,8 +126,7 @@ def make_synthetic(num_classes: int, in_chans: int, img_size: int, n: int, noise
     """
     g = torch.Generator().manual_seed(seed)
     coarse = torch.rand(num_classes, in_chans, 4, 4, generator=g)
-    templates = torch.nn.functional.interpolate(coarse, size=(img_size, img_size), mode="bilinear",
-                                                align_corners=False)
+    templates = torch.nn.functional.interpolate(coarse, size=(img_size, img_size), mode="bilinear", align_corners=False)
     g.manual_seed(seed * 2 + (1 if split == "train" else 2))
     labels = torch.randint(num_classes, (n,), generator=g)
     images = templates[labels] + noise * torch.randn(n, in_chans, img_size, img_size, generator=g)

@@ -92,11 +92,15 @@ def check_setup(batch_size: int, sync_bn: bool, device: torch.device, info: Dist
     if not info.enabled:
         return
     if batch_size % info.world_size:
-        raise ValueError(f"trainer.batch_size={batch_size} is the global batch and must be divisible by the "
-                         f"world size {info.world_size} (number of processes)")
+        raise ValueError(
+            f"trainer.batch_size={batch_size} is the global batch and must be divisible by the "
+            f"world size {info.world_size} (number of processes)"
+        )
     if sync_bn and device.type != "cuda":
-        raise ValueError(f"trainer.sync_bn=true needs CUDA (torch's SyncBatchNorm has no {device.type} kernel); "
-                         "use trainer.sync_bn=false")
+        raise ValueError(
+            f"trainer.sync_bn=true needs CUDA (torch's SyncBatchNorm has no {device.type} kernel); "
+            "use trainer.sync_bn=false"
+        )
 
 
 def local_device(device: torch.device, info: DistInfo) -> torch.device:
@@ -110,8 +114,10 @@ def local_device(device: torch.device, info: DistInfo) -> torch.device:
     count = torch.cuda.device_count()
     index = 0 if count == 1 else info.local_rank
     if index >= count:
-        raise ValueError(f"local rank {info.local_rank} has no GPU of its own: this process sees {count} GPUs; "
-                         "start one process per GPU")
+        raise ValueError(
+            f"local rank {info.local_rank} has no GPU of its own: this process sees {count} GPUs; "
+            "start one process per GPU"
+        )
     torch.cuda.set_device(index)
     return torch.device("cuda", index)
 
@@ -151,8 +157,7 @@ def check_same_on_all_ranks(value: int, what: str, device: torch.device, info: D
     dist.all_gather(values, torch.tensor([value], device=device))
     seen = [int(v) for v in values]
     if len(set(seen)) > 1:
-        raise ValueError(f"ranks disagree on {what}: {seen} (by rank); is the run dir on a filesystem every node "
-                         "sees?")
+        raise ValueError(f"ranks disagree on {what}: {seen} (by rank); is the run dir on a filesystem every node sees?")
 
 
 def cleanup(info: DistInfo) -> None:

@@ -21,7 +21,7 @@ class NonFiniteLossError(FloatingPointError):
 class StepConfig:
     """How each step runs: precision, memory format, clipping, smoothing, logging cadence."""
 
-    autocast_dtype: torch.dtype | None = None   # torch.bfloat16 for bf16 autocast, None for fp32
+    autocast_dtype: torch.dtype | None = None  # torch.bfloat16 for bf16 autocast, None for fp32
     channels_last: bool = False
     grad_clip: float = 0.0
     label_smoothing: float = 0.0
@@ -40,10 +40,18 @@ def soft_target_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothin
     return F.cross_entropy(logits.float(), targets, label_smoothing=label_smoothing)
 
 
-def train_one_epoch(model: torch.nn.Module, batches: Iterable, mixer: Callable, optimizer: torch.optim.Optimizer,
-                    scheduler, step_cfg: StepConfig, epoch: int, total_steps: int,
-                    on_log: Callable[[int, float, float, float], None] | None = None,
-                    on_first_batch: Callable[[torch.Tensor], None] | None = None) -> dict:
+def train_one_epoch(
+    model: torch.nn.Module,
+    batches: Iterable,
+    mixer: Callable,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    step_cfg: StepConfig,
+    epoch: int,
+    total_steps: int,
+    on_log: Callable[[int, float, float, float], None] | None = None,
+    on_first_batch: Callable[[torch.Tensor], None] | None = None,
+) -> dict:
     """Train for one epoch; returns mean train loss, images/s and steps.
 
     Host syncs are kept off the hot path: the loss sum and the first non-finite step are tracked on the device and
@@ -84,20 +92,31 @@ def train_one_epoch(model: torch.nn.Module, batches: Iterable, mixer: Callable, 
     bar.close()
     _check_finite(first_bad, epoch)
     elapsed = time.perf_counter() - start
-    return {"train_loss": (loss_sum / max(step, 1)).item(), "img_per_s": seen / elapsed, "train_s": elapsed,
-            "steps": step}
+    return {
+        "train_loss": (loss_sum / max(step, 1)).item(),
+        "img_per_s": seen / elapsed,
+        "train_s": elapsed,
+        "steps": step,
+    }
 
 
 def _check_finite(first_bad: torch.Tensor, epoch: int) -> None:
     bad = int(first_bad)
     if bad >= 0:
-        raise NonFiniteLossError(f"training loss is NaN/inf at epoch {epoch}, step {bad}; stopped. The last good "
-                                 "checkpoint (previous epoch) is kept: lower the lr or enable trainer.grad_clip.")
+        raise NonFiniteLossError(
+            f"training loss is NaN/inf at epoch {epoch}, step {bad}; stopped. The last good "
+            "checkpoint (previous epoch) is kept: lower the lr or enable trainer.grad_clip."
+        )
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, batches: Iterable, autocast_dtype: torch.dtype | None = None,
-            channels_last: bool = False, transform: Callable | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def predict(
+    model: torch.nn.Module,
+    batches: Iterable,
+    autocast_dtype: torch.dtype | None = None,
+    channels_last: bool = False,
+    transform: Callable | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Logits (float32) and labels for every batch, concatenated, on the model's device.
 
     `transform` (e.g. an occlusion) is applied to each normalised batch before the forward pass.

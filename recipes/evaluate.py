@@ -42,9 +42,9 @@ RUN_OVERRIDES = ("dataset.root", "trainer.device", "trainer.eval_batch_size")
 class Loaded:
     """A checkpoint's model in eval mode, its run's data and how to run forward passes like training did."""
 
-    cfg: DictConfig       # the run's config with the eval overrides applied
+    cfg: DictConfig  # the run's config with the eval overrides applied
     model: torch.nn.Module
-    data: object          # recipes.data.InMemoryData or FolderData
+    data: object  # recipes.data.InMemoryData or FolderData
     step: StepConfig
     device: torch.device
     batch_size: int
@@ -72,8 +72,9 @@ def output_paths(ckpt_path: str, out_dir: str | None, overwrite: bool) -> tuple[
     run_dir = ckpt_file.parent.parent if ckpt_file.parent.name == "checkpoints" else ckpt_file.parent
     out = Path(out_dir) if out_dir else run_dir / "eval"
     if (out / EVAL_JSON).exists() and not overwrite:
-        raise FileExistsError(f"{out / EVAL_JSON} already exists; pass overwrite=true to replace it "
-                              f"or out_dir=... to write elsewhere")
+        raise FileExistsError(
+            f"{out / EVAL_JSON} already exists; pass overwrite=true to replace it or out_dir=... to write elsewhere"
+        )
     return ckpt_file, out
 
 
@@ -94,8 +95,12 @@ def load(ckpt_file: Path, cfg: DictConfig) -> tuple[Loaded, dict]:
     run_cfg = run_config(state["config"], cfg)
     device = resolve_device(run_cfg.trainer.device)
     ds = run_cfg.dataset
-    model = build_model(**OmegaConf.to_container(run_cfg.model, resolve=True), num_classes=int(ds.num_classes),
-                        in_chans=int(ds.in_chans), img_size=int(ds.img_size))
+    model = build_model(
+        **OmegaConf.to_container(run_cfg.model, resolve=True),
+        num_classes=int(ds.num_classes),
+        in_chans=int(ds.in_chans),
+        img_size=int(ds.img_size),
+    )
     ckpt.load_model_weights(model, state, ckpt_file)
     step = step_config(run_cfg, device)
     model = model.to(device, memory_format=torch.channels_last if step.channels_last else torch.preserve_format)
@@ -163,8 +168,11 @@ def temperature_split(run: Loaded, ts_fraction: float) -> tuple[str, torch.Tenso
         logits, labels = run.predict(run.batches("holdout"))
         return "holdout", run.data.holdout_indices, logits, labels
     keep = heldout_split(run.data.num_train, float(ts_fraction), int(run.cfg.seed))
-    log.warning("temperature fitted on %d images the model TRAINED on (dataset.holdout=0); train with "
-                "dataset.holdout=0.1 for an unseen split", len(keep))
+    log.warning(
+        "temperature fitted on %d images the model TRAINED on (dataset.holdout=0); train with "
+        "dataset.holdout=0.1 for an unseen split",
+        len(keep),
+    )
     logits, labels = run.predict(select_rows(run.batches("train"), keep))
     return "train_seen", keep, logits, labels
 
@@ -174,21 +182,37 @@ def temperature_scaling(run: Loaded, logits: torch.Tensor, labels: torch.Tensor,
     name, indices, ts_logits, ts_labels = temperature_split(run, ts_fraction)
     before = classification_metrics(logits, labels, N_BINS)
     if ts_logits is None:
-        return {"metrics": before, "temperature": None, "after": {k: None for k in before},
-                "ts_split": {"name": name, "n": 0}, "indices": indices, "logits": None, "labels": None}
+        return {
+            "metrics": before,
+            "temperature": None,
+            "after": {k: None for k in before},
+            "ts_split": {"name": name, "n": 0},
+            "indices": indices,
+            "logits": None,
+            "labels": None,
+        }
     temperature = fit_temperature(ts_logits, ts_labels)
-    fitted = {"nll_before": classification_metrics(ts_logits, ts_labels, N_BINS)["nll"],
-              "nll_after": classification_metrics(ts_logits / temperature, ts_labels, N_BINS)["nll"]}
-    return {"metrics": before, "temperature": temperature,
-            "after": classification_metrics(logits / temperature, labels, N_BINS),
-            "ts_split": {"name": name, "n": len(indices), **fitted}, "indices": indices,
-            "logits": ts_logits, "labels": ts_labels}
+    fitted = {
+        "nll_before": classification_metrics(ts_logits, ts_labels, N_BINS)["nll"],
+        "nll_after": classification_metrics(ts_logits / temperature, ts_labels, N_BINS)["nll"],
+    }
+    return {
+        "metrics": before,
+        "temperature": temperature,
+        "after": classification_metrics(logits / temperature, labels, N_BINS),
+        "ts_split": {"name": name, "n": len(indices), **fitted},
+        "indices": indices,
+        "logits": ts_logits,
+        "labels": ts_labels,
+    }
 
 
 def occlusion(run: Loaded, fractions) -> dict[str, list[list[float]]]:
     """Top-1 under a centred hole and under a border covering each fraction of the image (CutMix Fig. 5)."""
-    return {kind: [list(point) for point in occlusion_curve(run.forward, run.batches, fractions, kind)]
-            for kind in ("center", "border")}
+    return {
+        kind: [list(point) for point in occlusion_curve(run.forward, run.batches, fractions, kind)]
+        for kind in ("center", "border")
+    }
 
 
 def ood_detection(run: Loaded, test_logits: torch.Tensor, ood_sets: dict) -> dict[str, dict[str, float]]:
@@ -199,12 +223,18 @@ def ood_detection(run: Loaded, test_logits: torch.Tensor, ood_sets: dict) -> dic
     results = {}
     for kind in ("gaussian", "uniform"):
         sizes = [min(run.batch_size, n_test - s) for s in range(0, n_test, run.batch_size)]
-        batches = ((noise_images(n, shape, kind, generator, info.mean, info.std),
-                    torch.zeros(n, dtype=torch.long, device=run.device)) for n in sizes)
+        batches = (
+            (
+                noise_images(n, shape, kind, generator, info.mean, info.std),
+                torch.zeros(n, dtype=torch.long, device=run.device),
+            )
+            for n in sizes
+        )
         results[kind] = ood_scores(test_logits, run.predict(batches)[0])
     mean = torch.tensor(info.mean, device=run.device).view(1, -1, 1, 1)
     std = torch.tensor(info.std, device=run.device).view(1, -1, 1, 1)
     for name, other in ood_sets.items():
+
         def to_model_input(images, other=other):  # the other set's pixels, normalised as the model expects
             pixels = adapt_images(other.denormalise(images.float()), info.in_chans, info.img_size)
             return normalise(pixels * 255.0, mean, std)
@@ -229,10 +259,19 @@ def check_settings(ev: DictConfig) -> None:
 
 def build_record(ckpt_file: Path, state: dict, run: Loaded, ts: dict, occ: dict, ood: dict) -> dict:
     """eval.json: metric names as in summary.json, `_ts` after temperature scaling, fractions not percent."""
-    return {"checkpoint": str(ckpt_file), "epoch": int(state.get("epoch", 0)), "dataset": run.cfg.dataset.name,
-            "model": run.cfg.model.name, **ts["metrics"], "temperature": ts["temperature"],
-            **{f"{key}_ts": value for key, value in ts["after"].items()}, "ts_split": ts["ts_split"],
-            "occlusion_center": occ["center"], "occlusion_border": occ["border"], "ood": ood}
+    return {
+        "checkpoint": str(ckpt_file),
+        "epoch": int(state.get("epoch", 0)),
+        "dataset": run.cfg.dataset.name,
+        "model": run.cfg.model.name,
+        **ts["metrics"],
+        "temperature": ts["temperature"],
+        **{f"{key}_ts": value for key, value in ts["after"].items()},
+        "ts_split": ts["ts_split"],
+        "occlusion_center": occ["center"],
+        "occlusion_border": occ["border"],
+        "ood": ood,
+    }
 
 
 def write_predictions(path: Path, logits: torch.Tensor, labels: torch.Tensor, ts: dict) -> None:
@@ -243,9 +282,16 @@ def write_predictions(path: Path, logits: torch.Tensor, labels: torch.Tensor, ts
     temperature = ts["temperature"] if fitted else np.nan
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
-        np.savez(f, logits=logits.cpu().numpy(), labels=labels.cpu().numpy(), temperature=np.float64(temperature),
-                 ts_split=np.str_(ts["ts_split"]["name"]), ts_indices=ts["indices"].cpu().numpy(),
-                 ts_logits=ts_logits, ts_labels=ts_labels)
+        np.savez(
+            f,
+            logits=logits.cpu().numpy(),
+            labels=labels.cpu().numpy(),
+            temperature=np.float64(temperature),
+            ts_split=np.str_(ts["ts_split"]["name"]),
+            ts_indices=ts["indices"].cpu().numpy(),
+            ts_logits=ts_logits,
+            ts_labels=ts_labels,
+        )
     os.replace(tmp, path)
 
 
@@ -260,9 +306,13 @@ def write_figures(out: Path, logits: torch.Tensor, labels: torch.Tensor, record:
         confidence, prediction = (logits.double() / scale).softmax(dim=1).max(dim=1)
         runs[label] = (confidence.cpu(), (prediction == labels).cpu())
     figure = reliability_diagram(runs, N_BINS, out / "reliability.png")
-    curve_plot({"centred hole": record["occlusion_center"], "border": record["occlusion_border"]},
-               "occluded fraction of the image", "top-1 accuracy", out / "occlusion.png",
-               title=f"Occlusion, {record['model']} on {record['dataset']}")
+    curve_plot(
+        {"centred hole": record["occlusion_center"], "border": record["occlusion_border"]},
+        "occluded fraction of the image",
+        "top-1 accuracy",
+        out / "occlusion.png",
+        title=f"Occlusion, {record['model']} on {record['dataset']}",
+    )
     with SummaryWriter(str(out / "tb")) as writer:
         writer.add_image("eval/reliability", figure_rgb(figure), record["epoch"], dataformats="HWC")
 

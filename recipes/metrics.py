@@ -74,8 +74,10 @@ def reliability_bins(confidences: Tensor, correct: Tensor, n_bins: int = 15) -> 
     """
     _check_n_bins(n_bins)
     if confidences.dim() != 1 or confidences.numel() < 1 or correct.shape != confidences.shape:
-        raise ValueError(f"confidences and correct must be equal 1-D shapes with N >= 1, "
-                         f"got {tuple(confidences.shape)} and {tuple(correct.shape)}")
+        raise ValueError(
+            f"confidences and correct must be equal 1-D shapes with N >= 1, "
+            f"got {tuple(confidences.shape)} and {tuple(correct.shape)}"
+        )
     conf = confidences.double()
     if not bool(((conf >= 0) & (conf <= 1)).all()):
         raise ValueError(f"confidences must lie in [0, 1], got [{conf.min():.6g}, {conf.max():.6g}]")
@@ -106,8 +108,10 @@ def adaptive_ece(confidences: Tensor, correct: Tensor, n_bins: int = 15) -> Tens
     """
     _check_n_bins(n_bins)
     if confidences.dim() != 1 or confidences.numel() < 1 or correct.shape != confidences.shape:
-        raise ValueError(f"confidences and correct must be equal 1-D shapes with N >= 1, "
-                         f"got {tuple(confidences.shape)} and {tuple(correct.shape)}")
+        raise ValueError(
+            f"confidences and correct must be equal 1-D shapes with N >= 1, "
+            f"got {tuple(confidences.shape)} and {tuple(correct.shape)}"
+        )
     order = torch.sort(confidences.double(), stable=True).indices
     n = confidences.numel()
     group = torch.arange(n, device=confidences.device) * n_bins // n
@@ -160,16 +164,18 @@ def classification_metrics(logits: Tensor, labels: Tensor, n_bins: int = 15) -> 
     logit_label = logits.detach().gather(1, labels[:, None])
     in_top_k = ((logits.detach() > logit_label).sum(dim=1) < min(5, logits.shape[1])).double()
     bins = reliability_bins(confidence, correct, n_bins)
-    values = torch.stack([
-        correct.mean(),
-        in_top_k.mean(),
-        -log_probs.gather(1, labels[:, None]).mean(),
-        # sum_k (p_k - 1[y = k])^2 = sum_k p_k^2 - 2 p_y + 1
-        (probs.square().sum(dim=1) - 2 * p_label.squeeze(1) + 1).mean(),
-        expected_calibration_error(bins),
-        maximum_calibration_error(bins),
-        adaptive_ece(confidence, correct, n_bins),
-        classwise_ece(probs, labels, n_bins),
-    ])
+    values = torch.stack(
+        [
+            correct.mean(),
+            in_top_k.mean(),
+            -log_probs.gather(1, labels[:, None]).mean(),
+            # sum_k (p_k - 1[y = k])^2 = sum_k p_k^2 - 2 p_y + 1
+            (probs.square().sum(dim=1) - 2 * p_label.squeeze(1) + 1).mean(),
+            expected_calibration_error(bins),
+            maximum_calibration_error(bins),
+            adaptive_ece(confidence, correct, n_bins),
+            classwise_ece(probs, labels, n_bins),
+        ]
+    )
     names = ("top1", "top5", "nll", "brier", "ece", "mce", "ada_ece", "classwise_ece")
     return dict(zip(names, values.tolist(), strict=True))

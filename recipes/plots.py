@@ -57,8 +57,10 @@ def reliability_diagram(
     """
     if not runs:
         raise ValueError("runs is empty: give at least one label -> (confidences, correct)")
-    binned = {label: reliability_bins(torch.as_tensor(conf).cpu(), torch.as_tensor(correct).cpu(), n_bins)
-              for label, (conf, correct) in runs.items()}
+    binned = {
+        label: reliability_bins(torch.as_tensor(conf).cpu(), torch.as_tensor(correct).cpu(), n_bins)
+        for label, (conf, correct) in runs.items()
+    }
     with_one = any(bins["count"][-1] > 0 for bins in binned.values())
     n_slots = n_bins + 1 if with_one else n_bins
     width = 1.0 / n_bins
@@ -74,10 +76,30 @@ def reliability_diagram(
         accuracy = bins["accuracy"][:n_slots].tolist()
         gap = (bins["confidence"] - bins["accuracy"])[:n_slots].tolist()
         ece = expected_calibration_error(bins).item()
-        top.bar(lefts, accuracy, width=bar_width, align="edge", color=colour, alpha=0.8, edgecolor="black",
-                linewidth=0.5, gid=f"accuracy:{label}", label=f"{label}  (ECE = {100 * ece:.2f} %)")
-        top.bar(lefts, gap, bottom=accuracy, width=bar_width, align="edge", facecolor="none",
-                edgecolor=colour, hatch="///", linewidth=0.5, gid=f"gap:{label}")
+        top.bar(
+            lefts,
+            accuracy,
+            width=bar_width,
+            align="edge",
+            color=colour,
+            alpha=0.8,
+            edgecolor="black",
+            linewidth=0.5,
+            gid=f"accuracy:{label}",
+            label=f"{label}  (ECE = {100 * ece:.2f} %)",
+        )
+        top.bar(
+            lefts,
+            gap,
+            bottom=accuracy,
+            width=bar_width,
+            align="edge",
+            facecolor="none",
+            edgecolor=colour,
+            hatch="///",
+            linewidth=0.5,
+            gid=f"gap:{label}",
+        )
         share = (bins["count"] / bins["count"].sum())[:n_slots].tolist()
         bottom.bar(lefts, share, width=bar_width, align="edge", color=colour, alpha=0.8, gid=f"count:{label}")
 
@@ -86,8 +108,10 @@ def reliability_diagram(
     top.legend(loc="upper left", fontsize="small")
     bottom.set(xlim=(0, right), xlabel="confidence", ylabel="fraction of samples")
     ticks = [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
-    bottom.set_xticks(ticks + ([slot_left[n_bins] + 0.5 * width] if with_one else []),
-                      [f"{t:.1f}" for t in ticks] + (["=1"] if with_one else []))
+    bottom.set_xticks(
+        ticks + ([slot_left[n_bins] + 0.5 * width] if with_one else []),
+        [f"{t:.1f}" for t in ticks] + (["=1"] if with_one else []),
+    )
     for axis in (top, bottom):
         axis.grid(alpha=0.3)
     _save(figure, path)
@@ -113,8 +137,9 @@ def curve_plot(
     for r, (label, points) in enumerate(curves.items()):
         sizes = {len(point) for point in points}
         if not points or len(sizes) != 1 or sizes.pop() not in (2, 3):
-            raise ValueError(f"curve {label!r} needs points that are all (x, y) or all (x, mean, std), "
-                             f"got {list(points)!r}")
+            raise ValueError(
+                f"curve {label!r} needs points that are all (x, y) or all (x, mean, std), got {list(points)!r}"
+            )
         columns = list(zip(*sorted(points), strict=True))
         colour = _COLOURS[r % len(_COLOURS)]
         axis.plot(columns[0], columns[1], marker="o", color=colour, label=label)

@@ -15,8 +15,10 @@ def format_table(record: dict) -> str:
         lines.append("temperature scaling: not fitted (this dataset serves no training split to evaluation)")
     else:
         seen = "  (images SEEN in training: train with dataset.holdout=0.1)" if split["name"] == "train_seen" else ""
-        lines.append(f"temperature {temperature:.4f} fitted on {split['name']} (n={split['n']}): its NLL "
-                     f"{split['nll_before']:.4f} -> {split['nll_after']:.4f}{seen}")
+        lines.append(
+            f"temperature {temperature:.4f} fitted on {split['name']} (n={split['n']}): its NLL "
+            f"{split['nll_before']:.4f} -> {split['nll_after']:.4f}{seen}"
+        )
     lines.append(f"{'metric':<15}{'clean':>9}{'after TS':>10}")
     for key in ("top1", "top5", "nll", "brier", "ece", "mce", "ada_ece", "classwise_ece"):
         fmt = _pct if key in ("top1", "top5") else (lambda v: "-" if v is None else f"{v:.4f}")

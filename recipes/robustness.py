@@ -51,7 +51,7 @@ def occlude_center(images: Tensor, area_frac: float) -> tuple[Tensor, float]:
     height, width = images.shape[-2:]
     top, left, h, w = _centred_box(height, width, area_frac)
     out = images.clone()
-    out[..., top:top + h, left:left + w] = 0
+    out[..., top : top + h, left : left + w] = 0
     return out, h * w / (height * width)
 
 
@@ -65,7 +65,7 @@ def occlude_border(images: Tensor, area_frac: float) -> tuple[Tensor, float]:
     height, width = images.shape[-2:]
     top, left, h, w = _centred_box(height, width, 1.0 - area_frac)
     out = torch.zeros_like(images)
-    out[..., top:top + h, left:left + w] = images[..., top:top + h, left:left + w]
+    out[..., top : top + h, left : left + w] = images[..., top : top + h, left : left + w]
     return out, 1.0 - h * w / (height * width)
 
 
@@ -174,8 +174,9 @@ def adapt_images(pixels: Tensor, in_chans: int, img_size: int) -> Tensor:
         else:
             raise ValueError(f"cannot map {channels}-channel images to the model's {in_chans} channels")
     if pixels.shape[-2:] != (img_size, img_size):
-        pixels = torch.nn.functional.interpolate(pixels, size=(img_size, img_size), mode="bilinear",
-                                                 align_corners=False, antialias=True)
+        pixels = torch.nn.functional.interpolate(
+            pixels, size=(img_size, img_size), mode="bilinear", align_corners=False, antialias=True
+        )
     return pixels.clamp(0, 1)
 
 

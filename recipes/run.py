@@ -28,8 +28,13 @@ RUN_KEYS = ("dataset", "model", "augment", "alpha", "prob", "mode", "seed", "lab
 
 # ----------------------------------------------------------------------------- building blocks
 
-def build_mixer(augment_cfg: DictConfig, num_classes: int, generator: torch.Generator,
-                choice_generator: torch.Generator | None = None):
+
+def build_mixer(
+    augment_cfg: DictConfig,
+    num_classes: int,
+    generator: torch.Generator,
+    choice_generator: torch.Generator | None = None,
+):
     """The augment library's mixer named by `augment.name`; every other key of the node is a constructor arg.
 
     `name: choice` builds MixChoice (timm's mixup/cutmix switch, generalised): `methods` maps method names to their
@@ -40,8 +45,10 @@ def build_mixer(augment_cfg: DictConfig, num_classes: int, generator: torch.Gene
     name = kwargs.pop("name")
     if name == "choice":
         methods, probs = kwargs.pop("methods"), kwargs.pop("probs")
-        mixers = [build_mixer(OmegaConf.create({"name": m, **(args or {})}), num_classes, generator)
-                  for m, args in methods.items()]
+        mixers = [
+            build_mixer(OmegaConf.create({"name": m, **(args or {})}), num_classes, generator)
+            for m, args in methods.items()
+        ]
         return MixChoice(mixers, list(probs), generator=choice_generator or generator)
     if name not in METHODS:
         raise ValueError(f"augment.name={name!r} is unknown: choose one of {', '.join(sorted(METHODS))} or choice")
@@ -51,16 +58,21 @@ def build_mixer(augment_cfg: DictConfig, num_classes: int, generator: torch.Gene
 def build_optimizer(model: torch.nn.Module, optim: DictConfig) -> torch.optim.Optimizer:
     """SGD (momentum, Nesterov) or AdamW; weight decay on every parameter, as the CIFAR papers do."""
     if optim.name == "sgd":
-        return torch.optim.SGD(model.parameters(), lr=optim.lr, momentum=optim.momentum,
-                               nesterov=bool(optim.nesterov), weight_decay=optim.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=optim.lr, betas=tuple(optim.betas),
-                             weight_decay=optim.weight_decay)
+        return torch.optim.SGD(
+            model.parameters(),
+            lr=optim.lr,
+            momentum=optim.momentum,
+            nesterov=bool(optim.nesterov),
+            weight_decay=optim.weight_decay,
+        )
+    return torch.optim.AdamW(model.parameters(), lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay)
 
 
 def build_scheduler(optimizer, cfg: DictConfig, steps_per_epoch: int):
     epochs, sched, base_lr = int(cfg.trainer.epochs), cfg.sched, float(cfg.optim.lr)
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, steps_per_epoch, epochs, sched, base_lr))
+        optimizer, lambda step: lr_factor(step, steps_per_epoch, epochs, sched, base_lr)
+    )
 
 
 def step_config(cfg: DictConfig, device: torch.device) -> StepConfig:
@@ -69,10 +81,14 @@ def step_config(cfg: DictConfig, device: torch.device) -> StepConfig:
     precision = cfg.trainer.precision
     bf16 = precision == "bf16" or (precision == "auto" and on_cuda)
     channels_last = cfg.trainer.channels_last
-    return StepConfig(autocast_dtype=torch.bfloat16 if bf16 else None,
-                      channels_last=on_cuda if channels_last == "auto" else bool(channels_last),
-                      grad_clip=float(cfg.trainer.grad_clip), label_smoothing=float(cfg.label_smoothing),
-                      log_every=int(cfg.trainer.log_every), progress=bool(cfg.trainer.progress))
+    return StepConfig(
+        autocast_dtype=torch.bfloat16 if bf16 else None,
+        channels_last=on_cuda if channels_last == "auto" else bool(channels_last),
+        grad_clip=float(cfg.trainer.grad_clip),
+        label_smoothing=float(cfg.label_smoothing),
+        log_every=int(cfg.trainer.log_every),
+        progress=bool(cfg.trainer.progress),
+    )
 
 
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
@@ -83,12 +99,21 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
 def run_values(cfg: DictConfig) -> dict:
     """The run-defining values summary.json carries at its top level (DESIGN.md)."""
     aug = cfg.augment
-    return {"dataset": cfg.dataset.name, "model": cfg.model.name, "augment": aug.name,
-            "alpha": aug.get("alpha"), "prob": aug.get("prob"), "mode": aug.get("mode"), "seed": int(cfg.seed),
-            "label_smoothing": float(cfg.label_smoothing), "experiment": cfg.get("experiment")}
+    return {
+        "dataset": cfg.dataset.name,
+        "model": cfg.model.name,
+        "augment": aug.name,
+        "alpha": aug.get("alpha"),
+        "prob": aug.get("prob"),
+        "mode": aug.get("mode"),
+        "seed": int(cfg.seed),
+        "label_smoothing": float(cfg.label_smoothing),
+        "experiment": cfg.get("experiment"),
+    }
 
 
 # ----------------------------------------------------------------------------- the run
+
 
 def run_training(cfg: DictConfig, run_dir: str | Path) -> dict:
     """Train and evaluate as `cfg` says, writing into `run_dir`; returns the summary (metrics are fractions).
@@ -123,8 +148,7 @@ class Trainer:
         device = resolve_device(cfg.trainer.device)
         self.dist = distributed.init_from_env(device.type)
         self.device = distributed.local_device(device, self.dist)
-        self.batch_size = distributed.global_batch_size(int(cfg.trainer.batch_size), cfg.trainer.batch_scope,
-                                                        self.dist)
+        self.batch_size = distributed.global_batch_size(int(cfg.trainer.batch_size), cfg.trainer.batch_scope, self.dist)
         distributed.check_setup(self.batch_size, bool(cfg.trainer.sync_bn), self.device, self.dist)
         # cuDNN autotuning picks the fastest conv kernels for our fixed shapes, unless bitwise repeatability is asked
         torch.backends.cudnn.benchmark = not cfg.trainer.deterministic
@@ -136,8 +160,12 @@ class Trainer:
         self.data_gen = torch.Generator(device=self.device)
         self.mixer = build_mixer(cfg.augment, info.num_classes, self.mix_gen, self.choice_gen)
         torch.manual_seed(cfg.seed)
-        self.model = build_model(**OmegaConf.to_container(cfg.model, resolve=True), num_classes=info.num_classes,
-                                 in_chans=info.in_chans, img_size=info.img_size).to(self.device)
+        self.model = build_model(
+            **OmegaConf.to_container(cfg.model, resolve=True),
+            num_classes=info.num_classes,
+            in_chans=info.in_chans,
+            img_size=info.img_size,
+        ).to(self.device)
         self.step_cfg = step_config(cfg, self.device)
         if self.step_cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -145,8 +173,10 @@ class Trainer:
         self.data = build_data(cfg.dataset, self.device, int(cfg.seed), self.dist.rank, self.dist.world_size)
         self.steps_per_epoch = self.data.steps_per_epoch(self.batch_size)
         if self.steps_per_epoch == 0:
-            raise ValueError(f"no training batch: {self.data.num_train} training images (dataset.subset="
-                             f"{cfg.dataset.subset}) give no batch of at least 2 per process")
+            raise ValueError(
+                f"no training batch: {self.data.num_train} training images (dataset.subset="
+                f"{cfg.dataset.subset}) give no batch of at least 2 per process"
+            )
         self.optimizer = build_optimizer(self.model, cfg.optim)
         self.scheduler = build_scheduler(self.optimizer, cfg, self.steps_per_epoch)
         self.epoch, self.best_top1, self.wall_s = 0, 0.0, 0.0
@@ -154,8 +184,7 @@ class Trainer:
             self._restore(state)
         distributed.check_same_on_all_ranks(self.epoch, "the epoch to resume from", self.device, self.dist)
         self.train_model = self._wrap_model()
-        self.tracker = RunTracker(run_dir, self.epoch, self.epoch * self.steps_per_epoch) \
-            if self.dist.is_main else None
+        self.tracker = RunTracker(run_dir, self.epoch, self.epoch * self.steps_per_epoch) if self.dist.is_main else None
 
     def _checkpoint_to_resume(self) -> dict | None:
         own = self.run_dir / "checkpoints" / "last.pt"
@@ -170,9 +199,13 @@ class Trainer:
         log.info("resuming from %s (epoch %d done)", source, state["epoch"])
         changes = changed_settings(state["config"], OmegaConf.to_container(self.cfg, resolve=True))
         if changes and self.dist.is_main:
-            log.warning("resuming with settings that differ from those %s was trained with: %s. The optimiser and "
-                        "scheduler state (learning rate included) come from the checkpoint, so the result will not "
-                        "be that of a fresh run with the new settings.", source, "; ".join(changes))
+            log.warning(
+                "resuming with settings that differ from those %s was trained with: %s. The optimiser and "
+                "scheduler state (learning rate included) come from the checkpoint, so the result will not "
+                "be that of a fresh run with the new settings.",
+                source,
+                "; ".join(changes),
+            )
         return state
 
     def _restore(self, state: dict) -> None:
@@ -201,26 +234,49 @@ class Trainer:
             metrics = self.evaluate()
             self.wall_s += time.perf_counter() - start
             self.epoch, self.best_top1 = epoch, max(self.best_top1, metrics["top1"])
-            record = {"epoch": epoch, "train_loss": stats["train_loss"], "lr": self.optimizer.param_groups[0]["lr"],
-                      **metrics, "img_per_s": stats["img_per_s"], "wall_s": self.wall_s}
+            record = {
+                "epoch": epoch,
+                "train_loss": stats["train_loss"],
+                "lr": self.optimizer.param_groups[0]["lr"],
+                **metrics,
+                "img_per_s": stats["img_per_s"],
+                "wall_s": self.wall_s,
+            }
             if self.tracker is not None:
                 self.tracker.log_epoch(record, epoch * self.steps_per_epoch)
                 self._save_checkpoint()
-            log.info("epoch %d/%d  loss %.4f  top-1 %.2f%%  ECE %.4f  %.0f img/s", epoch, epochs,
-                     stats["train_loss"], 100 * metrics["top1"], metrics["ece"], stats["img_per_s"])
+            log.info(
+                "epoch %d/%d  loss %.4f  top-1 %.2f%%  ECE %.4f  %.0f img/s",
+                epoch,
+                epochs,
+                stats["train_loss"],
+                100 * metrics["top1"],
+                metrics["ece"],
+                stats["img_per_s"],
+            )
         return self._finish(record)
 
     def _train_epoch(self, epoch: int) -> dict:
         seed = int(self.cfg.seed)
-        self.data_gen.manual_seed(epoch_seed(seed, epoch))            # same on every rank: same global batches
+        self.data_gen.manual_seed(epoch_seed(seed, epoch))  # same on every rank: same global batches
         self.mix_gen.manual_seed(epoch_seed(seed, epoch, self.dist.rank + 1))  # differs per rank
         self.choice_gen.manual_seed(epoch_seed(seed, epoch, self.dist.rank + 2000))
-        torch.manual_seed(epoch_seed(seed, epoch, self.dist.rank + 1000))     # dropout, stochastic depth
+        torch.manual_seed(epoch_seed(seed, epoch, self.dist.rank + 1000))  # dropout, stochastic depth
         on_first = self._log_grid if (epoch == 1 and self.tracker is not None) else None
         on_log = self._log_step(epoch) if self.tracker is not None else None
         batches = self.data.train_batches(self.batch_size, self.data_gen)
-        return train_one_epoch(self.train_model, batches, self.mixer, self.optimizer, self.scheduler,
-                               self.step_cfg, epoch, self.steps_per_epoch, on_log, on_first)
+        return train_one_epoch(
+            self.train_model,
+            batches,
+            self.mixer,
+            self.optimizer,
+            self.scheduler,
+            self.step_cfg,
+            epoch,
+            self.steps_per_epoch,
+            on_log,
+            on_first,
+        )
 
     def _log_step(self, epoch: int):
         offset = (epoch - 1) * self.steps_per_epoch
@@ -238,26 +294,47 @@ class Trainer:
         return classification_metrics(logits, labels)
 
     def _save_checkpoint(self) -> None:
-        ckpt.atomic_save({
-            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "epoch": self.epoch, "best_top1": self.best_top1,
-            "wall_s": self.wall_s,
-            "config": OmegaConf.to_container(self.cfg, resolve=True)}, self.run_dir / "checkpoints" / "last.pt")
+        ckpt.atomic_save(
+            {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "epoch": self.epoch,
+                "best_top1": self.best_top1,
+                "wall_s": self.wall_s,
+                "config": OmegaConf.to_container(self.cfg, resolve=True),
+            },
+            self.run_dir / "checkpoints" / "last.pt",
+        )
 
     def _finish(self, last: dict | None) -> dict:
         if last is None:  # resumed after the last epoch's checkpoint but before summary.json
             last = {**self.evaluate(), "img_per_s": None}
         values = run_values(self.cfg)
-        summary = {"status": "complete", **{k: last[k] for k in ("top1", "top5", "nll", "ece", "brier")},
-                   "best_top1": self.best_top1, "epochs": self.epoch, "wall_s": self.wall_s,
-                   "img_per_s": last["img_per_s"], "world_size": self.dist.world_size,
-                   "global_batch_size": self.batch_size, **values,
-                   "config": OmegaConf.to_container(self.cfg, resolve=True)}
+        summary = {
+            "status": "complete",
+            **{k: last[k] for k in ("top1", "top5", "nll", "ece", "brier")},
+            "best_top1": self.best_top1,
+            "epochs": self.epoch,
+            "wall_s": self.wall_s,
+            "img_per_s": last["img_per_s"],
+            "world_size": self.dist.world_size,
+            "global_batch_size": self.batch_size,
+            **values,
+            "config": OmegaConf.to_container(self.cfg, resolve=True),
+        }
         if self.tracker is not None:
             self.tracker.finish(summary, {k: v for k, v in values.items() if v is not None})
-        log.info("done: top-1 %.2f%%  top-5 %.2f%%  ECE %.4f  NLL %.4f  (%d epochs, %.0f s) -> %s",
-                 100 * summary["top1"], 100 * summary["top5"], summary["ece"], summary["nll"],
-                 self.epoch, self.wall_s, self.run_dir)
+        log.info(
+            "done: top-1 %.2f%%  top-5 %.2f%%  ECE %.4f  NLL %.4f  (%d epochs, %.0f s) -> %s",
+            100 * summary["top1"],
+            100 * summary["top5"],
+            summary["ece"],
+            summary["nll"],
+            self.epoch,
+            self.wall_s,
+            self.run_dir,
+        )
         return summary
 
     def close(self) -> None:

@@ -95,5 +95,6 @@ class RunTracker:
 def write_failure(run_dir: str | Path, error: BaseException, epoch: int) -> None:
     """failed.json: the sweep summary lists this run as failed, with the error, instead of dropping it."""
     Path(run_dir).mkdir(parents=True, exist_ok=True)
-    write_json(Path(run_dir) / FAILED, {"status": "failed", "error": f"{type(error).__name__}: {error}",
-                                        "epoch": epoch})
+    write_json(
+        Path(run_dir) / FAILED, {"status": "failed", "error": f"{type(error).__name__}: {error}", "epoch": epoch}
+    )

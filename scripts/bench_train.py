@@ -55,10 +55,15 @@ class Setting:
 
 
 SETTINGS = {
-    32: Setting(32, 10, {"name": "preact_resnet18", "width": 64}, 4,
-                batch={"cpu": 64, "cuda": 512}, steps={"cpu": 8, "cuda": 50}),
-    224: Setting(224, 1000, {"name": "resnet50"}, 0,
-                 batch={"cpu": 4, "cuda": 256}, steps={"cpu": 2, "cuda": 20}),
+    32: Setting(
+        32,
+        10,
+        {"name": "preact_resnet18", "width": 64},
+        4,
+        batch={"cpu": 64, "cuda": 512},
+        steps={"cpu": 8, "cuda": 50},
+    ),
+    224: Setting(224, 1000, {"name": "resnet50"}, 0, batch={"cpu": 4, "cuda": 256}, steps={"cpu": 2, "cuda": 20}),
 }
 
 
@@ -70,8 +75,15 @@ def sync(device: torch.device) -> None:
 def make_data(setting: Setting, batch: int, steps: int, device: torch.device) -> InMemoryData:
     """configs/dataset/synthetic.yaml at this size: uint8 images on the device, as CIFAR is in train.py."""
     cfg = OmegaConf.load(ROOT / "configs" / "dataset" / "synthetic.yaml")
-    cfg.merge_with({"img_size": setting.img_size, "num_classes": setting.num_classes, "test_size": 1,
-                    "train_size": batch * min(steps, CYCLE), "crop_padding": setting.crop_padding})
+    cfg.merge_with(
+        {
+            "img_size": setting.img_size,
+            "num_classes": setting.num_classes,
+            "test_size": 1,
+            "train_size": batch * min(steps, CYCLE),
+            "crop_padding": setting.crop_padding,
+        }
+    )
     return InMemoryData(cfg, device, seed=0)
 
 
@@ -104,23 +116,36 @@ def bench_setting(setting: Setting, args, device: torch.device) -> list[dict]:
     if "width" in model_kwargs:
         model_kwargs["width"] = args.width or (16 if device.type == "cpu" else 64)
     model = build_model(**model_kwargs, num_classes=setting.num_classes, in_chans=3, img_size=setting.img_size)
-    step_cfg = StepConfig(autocast_dtype=torch.bfloat16 if args.precision == "bf16" else None,
-                          channels_last=args.channels_last, progress=False, log_every=50)
+    step_cfg = StepConfig(
+        autocast_dtype=torch.bfloat16 if args.precision == "bf16" else None,
+        channels_last=args.channels_last,
+        progress=False,
+        log_every=50,
+    )
     model = model.to(device)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
     train_model = torch.compile(model) if args.compile else model
     # lr 0.01 keeps the weights finite over many steps on random data; a step costs the same at any lr.
-    optimizer = build_optimizer(model, OmegaConf.create({"name": "sgd", "lr": 0.01, "momentum": 0.9,
-                                                         "nesterov": True, "weight_decay": 5e-4}))
+    optimizer = build_optimizer(
+        model, OmegaConf.create({"name": "sgd", "lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4})
+    )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     data = make_data(setting, batch, steps, device)
     mixers = {m: make_mixer(m, setting.num_classes, device) for m in args.methods}
     gen = torch.Generator(device=device).manual_seed(0)
 
     def train(method: str, n: int) -> None:
-        train_one_epoch(train_model, batches(data, batch, n, gen), mixers[method], optimizer, scheduler, step_cfg,
-                        epoch=1, total_steps=n)
+        train_one_epoch(
+            train_model,
+            batches(data, batch, n, gen),
+            mixers[method],
+            optimizer,
+            scheduler,
+            step_cfg,
+            epoch=1,
+            total_steps=n,
+        )
 
     def produce(method: str) -> None:
         for images, labels in batches(data, batch, steps, gen):
@@ -139,8 +164,16 @@ def bench_setting(setting: Setting, args, device: torch.device) -> list[dict]:
     rows = []
     for method in args.methods:
         step, prep = statistics.median(step_s[method]), statistics.median(data_s[method])
-        rows.append({"method": method, "img_per_s": batch / step, "step_ms": 1e3 * step, "data_ms": 1e3 * prep,
-                     "batch": batch, "steps": steps})
+        rows.append(
+            {
+                "method": method,
+                "img_per_s": batch / step,
+                "step_ms": 1e3 * step,
+                "data_ms": 1e3 * prep,
+                "batch": batch,
+                "steps": steps,
+            }
+        )
     return rows
 
 
@@ -164,14 +197,18 @@ def markdown(rows: list[dict]) -> list[str]:
     production and mixing; the derived ratio is that difference over the no-mix step, free of the step's noise.
     """
     none = next((r for r in rows if r["method"] == "none"), None)
-    lines = ["| method | img/s | ms / step | step ÷ none | 1 + Δdata/step | data+aug ms | data+aug share |",
-             "|---|---|---|---|---|---|---|"]
+    lines = [
+        "| method | img/s | ms / step | step ÷ none | 1 + Δdata/step | data+aug ms | data+aug share |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         measured = f"{r['step_ms'] / none['step_ms']:.3f}" if none else "—"
         derived = f"{1 + (r['data_ms'] - none['data_ms']) / none['step_ms']:.4f}" if none else "—"
         img_s = f"{r['img_per_s']:,.0f}" if r["img_per_s"] >= 100 else f"{r['img_per_s']:.2f}"
-        lines.append(f"| {r['method']} | {img_s} | {r['step_ms']:.2f} | {measured} | {derived} | "
-                     f"{r['data_ms']:.2f} | {r['data_ms'] / r['step_ms']:.1%} |")
+        lines.append(
+            f"| {r['method']} | {img_s} | {r['step_ms']:.2f} | {measured} | {derived} | "
+            f"{r['data_ms']:.2f} | {r['data_ms'] / r['step_ms']:.1%} |"
+        )
     return lines
 
 
@@ -190,13 +227,21 @@ def parse_args():
     parser.add_argument("--steps", type=int, default=None, help="timed steps per repeat (default: per size/device)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps per method (default 1 CPU, 10 GPU)")
     parser.add_argument("--repeats", type=int, default=None, help="default 3")
-    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                        help="auto: bf16 autocast on CUDA, fp32 on CPU (as train.py)")
-    parser.add_argument("--channels-last", choices=["auto", "true", "false"], default="auto",
-                        help="auto: on for CUDA (as train.py)")
+    parser.add_argument(
+        "--precision",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="auto: bf16 autocast on CUDA, fp32 on CPU (as train.py)",
+    )
+    parser.add_argument(
+        "--channels-last", choices=["auto", "true", "false"], default="auto", help="auto: on for CUDA (as train.py)"
+    )
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
-    parser.add_argument("--profile", action="store_true", help="print torch.profiler's top operators for "
-                        "the last method (after the timing)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="print torch.profiler's top operators for the last method (after the timing)",
+    )
     parser.add_argument("--width", type=int, default=None, help="PreAct-ResNet18 width (default 16 CPU, 64 GPU)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = parser.parse_args()
@@ -219,14 +264,18 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.backends.cudnn.benchmark = True  # as train.py does unless trainer.deterministic=true
-    print(f"torch {torch.__version__} on {hardware(device)}; precision {args.precision}, channels_last "
-          f"{args.channels_last}, compile {args.compile}, warm-up {args.warmup} steps, median of {args.repeats}")
+    print(
+        f"torch {torch.__version__} on {hardware(device)}; precision {args.precision}, channels_last "
+        f"{args.channels_last}, compile {args.compile}, warm-up {args.warmup} steps, median of {args.repeats}"
+    )
     for size in args.sizes:
         start = time.perf_counter()
         rows = bench_setting(SETTINGS[size], args, device)
         model = SETTINGS[size].model["name"]
-        print(f"\n### {size} px, {model}, batch {rows[0]['batch']}, {rows[0]['steps']} steps "
-              f"({time.perf_counter() - start:.0f} s)\n")
+        print(
+            f"\n### {size} px, {model}, batch {rows[0]['batch']}, {rows[0]['steps']} steps "
+            f"({time.perf_counter() - start:.0f} s)\n"
+        )
         print("\n".join(markdown(rows)))
 
 

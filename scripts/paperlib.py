@@ -25,8 +25,14 @@ from sweeplib import MISSING, Group, Run, Stat, group_label
 EXPERIMENT_DIR = Path(__file__).resolve().parents[1] / "configs" / "experiment"
 
 # summary.json / paper-row names -> config keys.
-ROW_KEYS = {"augment": "augment.name", "alpha": "augment.alpha", "prob": "augment.prob",
-            "mode": "augment.mode", "model": "model.name", "dataset": "dataset.name"}
+ROW_KEYS = {
+    "augment": "augment.name",
+    "alpha": "augment.alpha",
+    "prob": "augment.prob",
+    "mode": "augment.mode",
+    "model": "model.name",
+    "dataset": "dataset.name",
+}
 # Where an undotted schedule key (epochs, batch_size, lr, ...) is looked up in our config, in order.
 SCHEDULE_PREFIXES = ("trainer.", "optim.", "sched.", "")
 
@@ -51,6 +57,7 @@ class PaperRow:
 # --------------------------------------------------------------------------------------------------
 # Loading the paper node
 # --------------------------------------------------------------------------------------------------
+
 
 def _paper_from_file(path: Path, seen: tuple = ()) -> dict | None:
     """The `paper:` node of an experiment file, following string entries of its defaults list to parents."""
@@ -101,6 +108,7 @@ def _check_paper(name: str, paper: dict) -> None:
 # --------------------------------------------------------------------------------------------------
 # Matching
 # --------------------------------------------------------------------------------------------------
+
 
 def _config_key(key: str) -> str:
     return ROW_KEYS.get(key, key)

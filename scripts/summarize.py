@@ -27,6 +27,7 @@ ALPHA_KEY = "augment.alpha"
 # Plots and TensorBoard
 # --------------------------------------------------------------------------------------------------
 
+
 def _is_number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
@@ -37,8 +38,7 @@ def curve_labels(groups: list[Group]) -> list[str]:
     Keys a group lacks (MISSING, e.g. augment.mode for the baseline) and keys with one value left are omitted.
     """
     keys = [k for k in (groups[0].values if groups else {}) if k != ALPHA_KEY]
-    keys = [k for k in keys
-            if len({format_value(g.values[k]) for g in groups if g.values[k] is not MISSING}) > 1]
+    keys = [k for k in keys if len({format_value(g.values[k]) for g in groups if g.values[k] is not MISSING}) > 1]
     labels = []
     for group in groups:
         present = [(k, format_value(group.values[k])) for k in keys if group.values[k] is not MISSING]
@@ -96,8 +96,9 @@ def reliability_inputs(groups: list[Group]) -> dict:
     inputs = {}
     for group in groups:
         runs = sorted(group.complete, key=lambda r: str(r.config.get("seed")))
-        path = next((r.path / "eval" / "predictions.npz" for r in runs
-                     if (r.path / "eval" / "predictions.npz").is_file()), None)
+        path = next(
+            (r.path / "eval" / "predictions.npz" for r in runs if (r.path / "eval" / "predictions.npz").is_file()), None
+        )
         if path is None:
             continue
         with np.load(path) as data:
@@ -143,18 +144,28 @@ def write_hparams(groups: list[Group], out: Path) -> int:
 # Command line
 # --------------------------------------------------------------------------------------------------
 
-def summarize(dirs: list[Path], out: Path | None = None, metrics: str | None = None, paper: str | None = None,
-              tensorboard: bool = False, plots: bool = True) -> str:
+
+def summarize(
+    dirs: list[Path],
+    out: Path | None = None,
+    metrics: str | None = None,
+    paper: str | None = None,
+    tensorboard: bool = False,
+    plots: bool = True,
+) -> str:
     """Everything the command line does; returns the Markdown it printed into summary.md."""
     runs = load_runs([Path(d) for d in dirs])
     groups = group_runs(runs)
     out = Path(out) if out is not None else Path(dirs[0])
     out.mkdir(parents=True, exist_ok=True)
     counts = {s: sum(r.status == s for r in runs) for s in ("complete", "failed", "incomplete")}
-    parts = [f"# Sweep summary: {', '.join(map(str, dirs))}",
-             f"{len(runs)} runs: {counts['complete']} complete, {counts['failed']} failed, "
-             f"{counts['incomplete']} incomplete; {len(groups)} groups; mean ± sample std over seeds.",
-             tables.summary_table(groups, tables.choose_metrics(groups, metrics)), tables.problem_runs(runs)]
+    parts = [
+        f"# Sweep summary: {', '.join(map(str, dirs))}",
+        f"{len(runs)} runs: {counts['complete']} complete, {counts['failed']} failed, "
+        f"{counts['incomplete']} incomplete; {len(groups)} groups; mean ± sample std over seeds.",
+        tables.summary_table(groups, tables.choose_metrics(groups, metrics)),
+        tables.problem_runs(runs),
+    ]
     if paper:
         parts.append(tables.paper_section(paper, runs, groups))
     tables.write_csv(groups, out / "summary.csv")

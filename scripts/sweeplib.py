@@ -22,10 +22,18 @@ from recipes.config import flatten
 SUMMARY_METRICS = ("top1", "top5", "best_top1", "nll", "ece", "brier", "wall_s", "img_per_s")
 
 # Keys that never define what a run computes: they are not grouped on.
-IGNORED_KEYS = frozenset({
-    "seed", "resume", "ckpt_path", "trainer.device", "trainer.progress", "trainer.log_every",
-    "dataset.root", "dataset.download",
-})
+IGNORED_KEYS = frozenset(
+    {
+        "seed",
+        "resume",
+        "ckpt_path",
+        "trainer.device",
+        "trainer.progress",
+        "trainer.log_every",
+        "dataset.root",
+        "dataset.download",
+    }
+)
 IGNORED_PREFIXES = ("hydra.", "paper.")
 
 
@@ -97,6 +105,7 @@ def mean_std(values: list[float]) -> Stat:
 # Loading
 # --------------------------------------------------------------------------------------------------
 
+
 def find_run_dirs(roots: list[Path]) -> list[Path]:
     """Every dir at or below `roots` that holds `.hydra/config.yaml`, sorted and without duplicates."""
     found: set[Path] = set()
@@ -128,8 +137,9 @@ def _read_json(path: Path) -> dict | None:
 
 def _numbers(record: dict, names) -> dict[str, float]:
     """The entries of `record` named in `names` that are real numbers (bools and nulls left out)."""
-    return {k: float(record[k]) for k in names
-            if isinstance(record.get(k), int | float) and not isinstance(record[k], bool)}
+    return {
+        k: float(record[k]) for k in names if isinstance(record.get(k), int | float) and not isinstance(record[k], bool)
+    }
 
 
 def eval_metrics(run_dir: Path) -> dict[str, float]:
@@ -182,6 +192,7 @@ def load_runs(roots: list[Path]) -> list[Run]:
 # Grouping
 # --------------------------------------------------------------------------------------------------
 
+
 def is_ignored(key: str) -> bool:
     """True for the seed and bookkeeping keys that never define a run."""
     return key in IGNORED_KEYS or key.startswith(IGNORED_PREFIXES)
@@ -196,8 +207,7 @@ def varying_keys(runs: list[Run]) -> list[str]:
     keys: dict[str, None] = {}
     for run in runs:
         keys.update(dict.fromkeys(run.config))
-    return [k for k in keys
-            if not is_ignored(k) and len({_key_value(r.config.get(k)) for r in runs}) > 1]
+    return [k for k in keys if not is_ignored(k) and len({_key_value(r.config.get(k)) for r in runs}) > 1]
 
 
 def _key_value(value: Any) -> Any:

@@ -23,6 +23,7 @@ PERCENT_SUFFIXES = (".auroc", ".tnr_at_tpr95", ".detection_acc")
 # Formatting
 # --------------------------------------------------------------------------------------------------
 
+
 def is_percent(metric: str) -> bool:
     """Accuracy-like metrics are shown in percent (files keep fractions)."""
     return metric in PERCENT_METRICS or metric.endswith(PERCENT_SUFFIXES)
@@ -63,6 +64,7 @@ def markdown_table(header: list[str], rows: list[list[str]]) -> str:
 # --------------------------------------------------------------------------------------------------
 # Tables
 # --------------------------------------------------------------------------------------------------
+
 
 def choose_metrics(groups: list[Group], requested: str | None) -> list[str]:
     """--metrics as given (each checked against the runs), else top1/ece/nll plus eval.py's scalars found."""
@@ -136,9 +138,16 @@ def paper_section(name: str, runs: list[Run], groups: list[Group]) -> str:
     paper = paperlib.load_paper(name, runs)
     metric, ours = paper["metric"], paper.get("ours", paper["metric"])
     header = ["row", f"paper {column_name(metric)}", f"ours {column_name(ours)}", "n", "ours − paper"]
-    rows = [[r.label, "—" if r.paper is None else fmt_number(metric, r.paper), fmt_stat(ours, r.ours),
-             str(r.ours.n if r.ours else 0), fmt_diff(metric, r.diff)]
-            for r in paperlib.compare(paper, groups)]
+    rows = [
+        [
+            r.label,
+            "—" if r.paper is None else fmt_number(metric, r.paper),
+            fmt_stat(ours, r.ours),
+            str(r.ours.n if r.ours else 0),
+            fmt_diff(metric, r.diff),
+        ]
+        for r in paperlib.compare(paper, groups)
+    ]
     notes = [f"**Note: {n}**" for n in paperlib.schedule_notes(paper, runs)]
     source = f"Source: {paper.get('source', '(no source given)')}"
     return "\n\n".join([f"## Ours vs paper: {name}", source, markdown_table(header, rows), *notes])

@@ -13,9 +13,18 @@ ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 
 # Tiny, fast overrides for a training run on CPU: synthetic 16x16 data and the narrowest CIFAR-style net.
-FAST = ["dataset=synthetic", "dataset.img_size=16", "dataset.train_size=256", "dataset.test_size=128",
-        "model=preact_resnet18_w16", "model.width=8", "trainer.batch_size=64", "trainer.epochs=1",
-        "trainer.progress=false", "trainer.device=cpu"]
+FAST = [
+    "dataset=synthetic",
+    "dataset.img_size=16",
+    "dataset.train_size=256",
+    "dataset.test_size=128",
+    "model=preact_resnet18_w16",
+    "model.width=8",
+    "trainer.batch_size=64",
+    "trainer.epochs=1",
+    "trainer.progress=false",
+    "trainer.device=cpu",
+]
 
 
 def compose_cfg(overrides: list[str] | None = None, config_name: str = "train"):
@@ -41,6 +50,6 @@ def write_image_folder(root: Path, per_class: dict[str, list[int]], size: int = 
         for k, count in enumerate(counts):
             (root / split / f"class{k}").mkdir(parents=True)
             for i in range(count):
-                pixels = (torch.rand(size, size, 3, generator=g) * 128 + 127 * k / max(1, len(counts) - 1))
+                pixels = torch.rand(size, size, 3, generator=g) * 128 + 127 * k / max(1, len(counts) - 1)
                 Image.fromarray(pixels.to(torch.uint8).numpy()).save(root / split / f"class{k}" / f"{i}.png")
     return root

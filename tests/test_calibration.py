@@ -45,11 +45,15 @@ def test_matches_an_independent_bounded_minimiser():
     for scale, seed in ((0.5, 0), (3.0, 1)):
         g = torch.Generator().manual_seed(seed)
         logits = torch.randn(2000, 10, generator=g, dtype=torch.float64) * scale
-        labels = torch.where(torch.rand(2000, generator=g) < 0.6, logits.argmax(dim=1),
-                             torch.randint(0, 10, (2000,), generator=g))
-        ref = minimize_scalar(lambda log_t: _nll(logits, labels, math.exp(log_t)),  # noqa: B023
-                              bounds=(math.log(T_MIN), math.log(T_MAX)), method="bounded",
-                              options={"xatol": 1e-10})
+        labels = torch.where(
+            torch.rand(2000, generator=g) < 0.6, logits.argmax(dim=1), torch.randint(0, 10, (2000,), generator=g)
+        )
+        ref = minimize_scalar(
+            lambda log_t: _nll(logits, labels, math.exp(log_t)),  # noqa: B023
+            bounds=(math.log(T_MIN), math.log(T_MAX)),
+            method="bounded",
+            options={"xatol": 1e-10},
+        )
         assert fit_temperature(logits, labels) == pytest.approx(math.exp(ref.x), rel=1e-5)
 
 

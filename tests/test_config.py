@@ -21,8 +21,16 @@ SMALL = {"imagefolder": ["dataset.root=/nonexistent", "dataset.img_size=32"]}
 
 def test_groups_hold_what_the_docs_promise():
     assert {"fashion_mnist", "cifar10", "cifar100", "imagefolder", "synthetic"} <= set(DATASETS)
-    assert {"resnet18", "resnet50", "efficientnet_b0", "vit_tiny", "vit_small", "preact_resnet18", "wrn_28_10",
-            "pyramidnet"} <= set(MODELS)
+    assert {
+        "resnet18",
+        "resnet50",
+        "efficientnet_b0",
+        "vit_tiny",
+        "vit_small",
+        "preact_resnet18",
+        "wrn_28_10",
+        "pyramidnet",
+    } <= set(MODELS)
     assert {"none", "cutout", "mixup", "cutmix"} <= set(AUGMENTS)
 
 
@@ -30,8 +38,12 @@ def test_groups_hold_what_the_docs_promise():
 def logits_shape(dataset: str, model: str) -> tuple:
     cfg = compose_cfg([f"dataset={dataset}", f"model={model}", *SMALL.get(dataset, [])])
     info = dataset_info(cfg.dataset)
-    net = build_model(**OmegaConf.to_container(cfg.model), num_classes=info.num_classes, in_chans=info.in_chans,
-                      img_size=info.img_size).eval()
+    net = build_model(
+        **OmegaConf.to_container(cfg.model),
+        num_classes=info.num_classes,
+        in_chans=info.in_chans,
+        img_size=info.img_size,
+    ).eval()
     with torch.no_grad():
         out = net(torch.randn(2, info.in_chans, info.img_size, info.img_size))
     assert torch.isfinite(out).all()

@@ -89,8 +89,13 @@ def test_crop_is_a_window_of_the_zero_padded_image_and_flip_mirrors():
     padded = torch.nn.functional.pad(images, (3, 3, 3, 3))
     offsets = set()
     for i in range(len(images)):
-        matches = [(dy, dx, flip) for dy in range(7) for dx in range(7) for flip in (False, True)
-                   if torch.equal(out[i], (lambda w: w.flip(2) if flip else w)(padded[i, :, dy:dy + 7, dx:dx + 9]))]
+        matches = [
+            (dy, dx, flip)
+            for dy in range(7)
+            for dx in range(7)
+            for flip in (False, True)
+            if torch.equal(out[i], (lambda w: w.flip(2) if flip else w)(padded[i, :, dy : dy + 7, dx : dx + 9]))
+        ]
         assert matches, f"sample {i} is not a (flipped) window of its padded image"
         offsets.add(matches[0][:2])
     assert len(offsets) > 10  # per-sample offsets, not one for the batch
@@ -115,32 +120,40 @@ def test_training_batches_cover_the_epoch_and_keep_an_odd_last_batch():
     assert sizes == [64, 64, 64, 11] and len(sizes) == data.steps_per_epoch(64)
 
 
-@pytest.mark.parametrize("n_train,world_size,sizes", [
-    (5, 1, [4]),        # 4 + a lone image: dropped (BatchNorm cannot train on one)
-    (6, 1, [4, 2]),     # a last batch of 2 is kept
-    (5, 2, [2]),        # each rank: 3 images (DistributedSampler pads 5 to 6), batches of 2, lone one dropped
-    (7, 2, [2, 2]),
-])
-def test_image_folder_batches_keep_the_last_partial_batch_unless_it_is_one_image(tmp_path, n_train, world_size,
-                                                                                   sizes):
+@pytest.mark.parametrize(
+    "n_train,world_size,sizes",
+    [
+        (5, 1, [4]),  # 4 + a lone image: dropped (BatchNorm cannot train on one)
+        (6, 1, [4, 2]),  # a last batch of 2 is kept
+        (5, 2, [2]),  # each rank: 3 images (DistributedSampler pads 5 to 6), batches of 2, lone one dropped
+        (7, 2, [2, 2]),
+    ],
+)
+def test_image_folder_batches_keep_the_last_partial_batch_unless_it_is_one_image(tmp_path, n_train, world_size, sizes):
     root = write_image_folder(tmp_path, {"train": [n_train - n_train // 2, n_train // 2], "val": [1, 1]}, size=8)
-    cfg = OmegaConf.merge(compose_cfg(["dataset=imagefolder"]).dataset,
-                          {"root": str(root), "num_classes": 2, "img_size": 8, "num_workers": 0})
+    cfg = OmegaConf.merge(
+        compose_cfg(["dataset=imagefolder"]).dataset,
+        {"root": str(root), "num_classes": 2, "img_size": 8, "num_workers": 0},
+    )
     for rank in range(world_size):
         data = build_data(cfg, torch.device("cpu"), seed=0, rank=rank, world_size=world_size)
         got = [len(y) for _, y in data.train_batches(4, torch.Generator().manual_seed(0))]
         assert got == sizes and data.steps_per_epoch(4) == len(sizes)
 
 
-@pytest.mark.parametrize("val_counts,num_classes,message", [
-    ([1, 1], 3, r"train has 2 class folders but dataset.num_classes=3: pass dataset.num_classes=2"),
-    ([1, 1, 1], 2, r"train and .*val hold different class folders \(e.g. \['class2'\]\)"),
-])
-def test_image_folder_class_folders_must_match_num_classes_and_each_other(tmp_path, val_counts, num_classes,
-                                                                        message):
+@pytest.mark.parametrize(
+    "val_counts,num_classes,message",
+    [
+        ([1, 1], 3, r"train has 2 class folders but dataset.num_classes=3: pass dataset.num_classes=2"),
+        ([1, 1, 1], 2, r"train and .*val hold different class folders \(e.g. \['class2'\]\)"),
+    ],
+)
+def test_image_folder_class_folders_must_match_num_classes_and_each_other(tmp_path, val_counts, num_classes, message):
     root = write_image_folder(tmp_path, {"train": [2, 2], "val": val_counts}, size=8)
-    cfg = OmegaConf.merge(compose_cfg(["dataset=imagefolder"]).dataset,
-                          {"root": str(root), "num_classes": num_classes, "img_size": 8, "num_workers": 0})
+    cfg = OmegaConf.merge(
+        compose_cfg(["dataset=imagefolder"]).dataset,
+        {"root": str(root), "num_classes": num_classes, "img_size": 8, "num_workers": 0},
+    )
     with pytest.raises(ValueError, match=message):
         build_data(cfg, torch.device("cpu"), seed=0)
 
@@ -148,8 +161,7 @@ def test_image_folder_class_folders_must_match_num_classes_and_each_other(tmp_pa
 def test_ranks_split_each_global_batch_exactly():
     """Two ranks' shares of every global batch are the single-process batch, cut in two."""
     whole = build_data(synthetic(train_size=200), torch.device("cpu"), seed=0)
-    ranks = [build_data(synthetic(train_size=200), torch.device("cpu"), seed=0, rank=r, world_size=2)
-             for r in range(2)]
+    ranks = [build_data(synthetic(train_size=200), torch.device("cpu"), seed=0, rank=r, world_size=2) for r in range(2)]
     single = list(whole.train_batches(64, torch.Generator().manual_seed(5)))
     shards = [list(d.train_batches(64, torch.Generator().manual_seed(5))) for d in ranks]
     assert len(single) == len(shards[0]) == len(shards[1])
@@ -161,15 +173,15 @@ def test_subset_and_seeded_holdout():
     data = build_data(synthetic(train_size=300, subset=100, holdout=0.2), torch.device("cpu"), seed=7)
     again = build_data(synthetic(train_size=300, subset=100, holdout=0.2), torch.device("cpu"), seed=7)
     assert data.num_train == 80 and torch.equal(data.holdout_indices, again.holdout_indices)
-    (_, y_hold), = list(data.eval_batches("holdout", 1000))
+    ((_, y_hold),) = list(data.eval_batches("holdout", 1000))
     assert len(y_hold) == 20
 
 
 def test_synthetic_classes_are_learnable_from_templates():
     """Nearest class-mean on train predicts test far above chance: the set has structure to learn."""
     data = build_data(synthetic(noise=0.35), torch.device("cpu"), seed=0)
-    (x, y), = list(data.eval_batches("train", 10_000))
-    (xt, yt), = list(data.eval_batches("test", 10_000))
+    ((x, y),) = list(data.eval_batches("train", 10_000))
+    ((xt, yt),) = list(data.eval_batches("test", 10_000))
     means = torch.stack([x[y == k].mean(0) for k in range(10)]).flatten(1)
     pred = torch.cdist(xt.flatten(1), means).argmin(1)
     assert (pred == yt).float().mean() > 0.9

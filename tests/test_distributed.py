@@ -35,9 +35,19 @@ from recipes.run import build_mixer, epoch_seed, run_training
 from tests.conftest import FAST, ROOT, compose_cfg
 
 # No BatchNorm: 2 processes must match 1. 8 px images in 4 px patches keep ViT-Tiny fast (5 tokens).
-NO_BN = ["dataset=synthetic", "dataset.img_size=8", "dataset.train_size=128", "dataset.test_size=64",
-         "model=vit_tiny", "optim.lr=0.02", "trainer.batch_size=32", "trainer.epochs=2", "trainer.progress=false",
-         "trainer.device=cpu", "trainer.deterministic=true"]
+NO_BN = [
+    "dataset=synthetic",
+    "dataset.img_size=8",
+    "dataset.train_size=128",
+    "dataset.test_size=64",
+    "model=vit_tiny",
+    "optim.lr=0.02",
+    "trainer.batch_size=32",
+    "trainer.epochs=2",
+    "trainer.progress=false",
+    "trainer.device=cpu",
+    "trainer.deterministic=true",
+]
 # BatchNorm and CutMix, 4 steps per epoch.
 BN_CUTMIX = [*FAST, "augment=cutmix", "trainer.epochs=2", "trainer.deterministic=true"]
 METRICS = ("top1", "top5", "nll", "ece", "brier")
@@ -90,15 +100,31 @@ def single_no_bn(tmp_path_factory) -> Path:
 
 # ----------------------------------------------------------------------------- launchers, end to end
 
+
 def test_torchrun_two_processes_train_like_one_and_only_rank_0_writes(single_no_bn, tmp_path):
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "train.py", *NO_BN,
-           f"hydra.run.dir={tmp_path}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "train.py",
+        *NO_BN,
+        f"hydra.run.dir={tmp_path}",
+    ]
     out = subprocess.run(cmd, cwd=ROOT, env=one_thread_env(), capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-3000:]
     assert_trained_alike(tmp_path, single_no_bn)
     files = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file() and p.parent.name != "tb"}
-    assert files == {".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", "train.log",
-                     "metrics.jsonl", "summary.json", "checkpoints/last.pt"}
+    assert files == {
+        ".hydra/config.yaml",
+        ".hydra/hydra.yaml",
+        ".hydra/overrides.yaml",
+        "train.log",
+        "metrics.jsonl",
+        "summary.json",
+        "checkpoints/last.pt",
+    }
     writers = {p.name.split(".")[-2] for p in (tmp_path / "tb").iterdir()}  # events.out.tfevents.<t>.<host>.<pid>.<n>
     assert len(writers) == 1, writers
     log = (tmp_path / "train.log").read_text()
@@ -110,8 +136,15 @@ def test_torchrun_two_processes_train_like_one_and_only_rank_0_writes(single_no_
 @pytest.mark.slow
 def test_submitit_launcher_with_two_tasks_trains_like_one_process(single_no_bn, tmp_path):
     """The SLURM path without SLURM: the submitit launcher's local executor starts 2 tasks of one job."""
-    cmd = [sys.executable, "train.py", "-m", "hydra/launcher=submitit_local", "hydra.launcher.tasks_per_node=2",
-           f"hydra.sweep.dir={tmp_path}", *NO_BN]
+    cmd = [
+        sys.executable,
+        "train.py",
+        "-m",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.tasks_per_node=2",
+        f"hydra.sweep.dir={tmp_path}",
+        *NO_BN,
+    ]
     out = subprocess.run(cmd, cwd=ROOT, env=one_thread_env(), capture_output=True, text=True, timeout=400)
     assert out.returncode == 0, out.stderr[-3000:]
     (run_dir,) = [p.parent for p in tmp_path.glob("*/summary.json")]
@@ -120,14 +153,17 @@ def test_submitit_launcher_with_two_tasks_trains_like_one_process(single_no_bn, 
 
 # ----------------------------------------------------------------------------- BatchNorm + CutMix, in workers
 
+
 def _join(rank: int, port: int) -> None:
     """What torchrun does for each of its 2 workers: describe the process group in the environment."""
-    os.environ.update(RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1",
-                      MASTER_PORT=str(port))
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
 
 
 def _recording_build_mixer(rank: int, record_dir: Path):
     """build_mixer whose mixer saves, at its first call, its generator's state and the labels it got."""
+
     def build(augment_cfg, num_classes, generator, choice_generator=None):
         mixer = build_mixer(augment_cfg, num_classes, generator, choice_generator)
 
@@ -136,7 +172,9 @@ def _recording_build_mixer(rank: int, record_dir: Path):
             if not path.exists():
                 torch.save({"generator": generator.get_state(), "labels": labels.clone()}, path)
             return mixer(images, labels)
+
         return mix
+
     return build
 
 
@@ -148,6 +186,7 @@ def _die_at_epoch(stop_at: int):
         if epoch == stop_at:
             raise KeyboardInterrupt
         return train_epoch(self, epoch)
+
     return train_or_die
 
 
@@ -181,8 +220,9 @@ def _ddp_session(rank: int, ports: list[int], root: Path) -> None:
     with patch.object(run_module, "build_mixer", _recording_build_mixer(rank, root)):
         run_training(compose_cfg(BN_CUTMIX), root / "full")
     _join(rank, ports[2])
-    run_training(compose_cfg([*BN_CUTMIX, "trainer.batch_scope=per_device", "trainer.batch_size=32"]),
-                 root / "per_device")
+    run_training(
+        compose_cfg([*BN_CUTMIX, "trainer.batch_scope=per_device", "trainer.batch_size=32"]), root / "per_device"
+    )
     with patch.object(run_module.Trainer, "_train_epoch", _die_at_epoch(2)), pytest.raises(KeyboardInterrupt):
         run_training(compose_cfg(BN_CUTMIX), root / "resumed")
     if rank == 0:  # what the kill left on disk
@@ -279,8 +319,16 @@ def test_a_submitit_slurm_task_exports_torch_variables(monkeypatch, restored_env
     """Task 5 of 8 (2 nodes x 4 GPUs), on the second node: rank 5, local rank 1, master on the first node."""
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
         monkeypatch.delenv(key, raising=False)
-    slurm = {"SUBMITIT_EXECUTOR": "slurm", "SLURM_JOB_ID": "4242", "SLURM_NTASKS": "8", "SLURM_JOB_NUM_NODES": "2",
-             "SLURM_NODEID": "1", "SLURM_PROCID": "5", "SLURM_LOCALID": "1", "SLURM_JOB_NODELIST": "gpu[07-08]"}
+    slurm = {
+        "SUBMITIT_EXECUTOR": "slurm",
+        "SLURM_JOB_ID": "4242",
+        "SLURM_NTASKS": "8",
+        "SLURM_JOB_NUM_NODES": "2",
+        "SLURM_NODEID": "1",
+        "SLURM_PROCID": "5",
+        "SLURM_LOCALID": "1",
+        "SLURM_JOB_NODELIST": "gpu[07-08]",
+    }
     for key, value in slurm.items():
         monkeypatch.setenv(key, value)
     assert distributed.env_rank() == 5

@@ -159,8 +159,11 @@ def test_ood_auroc_of_the_test_set_against_itself_is_one_half(seen_run):
 
 @pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="Fashion-MNIST not installed")
 def test_another_dataset_is_resized_and_recoloured_to_the_model(seen_run, tmp_path):
-    record = evaluate_checkpoint(eval_cfg(seen_run[0], f"out_dir={tmp_path}", "eval.ood_datasets=[fashion_mnist]",
-                                          "eval.occlusion_fractions=[0.0]"))
+    record = evaluate_checkpoint(
+        eval_cfg(
+            seen_run[0], f"out_dir={tmp_path}", "eval.ood_datasets=[fashion_mnist]", "eval.occlusion_fractions=[0.0]"
+        )
+    )
     assert 0 <= record["ood"]["fashion_mnist"]["auroc"] <= 1  # 28x28 grey images into a 16x16 RGB model
 
 
@@ -182,7 +185,7 @@ def test_adapt_images_maps_channels_by_mean_or_repeat_and_resizes_bilinearly():
 
 def test_select_rows_keeps_exactly_the_given_indices_across_batches():
     x = torch.arange(10.0)[:, None]
-    batches = [(x[i:i + 4], torch.arange(10)[i:i + 4]) for i in range(0, 10, 4)]
+    batches = [(x[i : i + 4], torch.arange(10)[i : i + 4]) for i in range(0, 10, 4)]
     kept = list(select_rows(iter(batches), torch.tensor([0, 3, 4, 9])))
     assert torch.cat([labels for _, labels in kept]).tolist() == [0, 3, 4, 9]
     assert torch.cat([images for images, _ in kept]).flatten().tolist() == [0.0, 3.0, 4.0, 9.0]
@@ -217,10 +220,15 @@ def test_checkpoint_of_another_model_or_num_classes_is_named_with_the_mismatch(s
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("override,bad", [
-    ("eval.ts_fraction=1.5", "eval.ts_fraction=1.5"), ("eval.occlusion_fractions=[0.2,1.2]", "1.2"),
-    ("eval.ood_datasets=[svhn]", "'svhn' is unknown"), ("trainer.device=tpu", "trainer.device='tpu'"),
-])
+@pytest.mark.parametrize(
+    "override,bad",
+    [
+        ("eval.ts_fraction=1.5", "eval.ts_fraction=1.5"),
+        ("eval.occlusion_fractions=[0.2,1.2]", "1.2"),
+        ("eval.ood_datasets=[svhn]", "'svhn' is unknown"),
+        ("trainer.device=tpu", "trainer.device='tpu'"),
+    ],
+)
 def test_bad_settings_fail_naming_the_value_before_writing(seen_run, tmp_path, override, bad):
     with pytest.raises(ValueError) as err:
         evaluate_checkpoint(eval_cfg(seen_run[0], f"out_dir={tmp_path / 'out'}", override))
@@ -248,9 +256,13 @@ def test_eval_py_end_to_end(seen_run, tmp_path):
     ckpt = seen_run[0] / "checkpoints" / "last.pt"
 
     def run_cli():  # run from an empty working dir, to see that Hydra writes nothing there
-        return subprocess.run([sys.executable, str(ROOT / "eval.py"), f"ckpt_path={ckpt}",
-                               f"out_dir={tmp_path / 'out'}"], cwd=tmp_path, capture_output=True, text=True,
-                              timeout=300)
+        return subprocess.run(
+            [sys.executable, str(ROOT / "eval.py"), f"ckpt_path={ckpt}", f"out_dir={tmp_path / 'out'}"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
 
     out = run_cli()
     assert out.returncode == 0, out.stderr[-2000:]
@@ -265,9 +277,20 @@ def test_eval_py_end_to_end(seen_run, tmp_path):
 def test_a_folder_dataset_is_evaluated_without_a_temperature(tmp_path):
     """ImageNet-layout folders serve no training split to evaluation: no temperature, everything else as usual."""
     write_image_folder(tmp_path / "images", {"train": [6, 6], "val": [4, 4]})
-    run_training(compose_cfg(["dataset=imagefolder", f"dataset.root={tmp_path / 'images'}", "dataset.num_classes=2",
-                              "dataset.img_size=16", "dataset.num_workers=0", *FAST[4:], "trainer.batch_size=4"]),
-                 tmp_path / "run")
+    run_training(
+        compose_cfg(
+            [
+                "dataset=imagefolder",
+                f"dataset.root={tmp_path / 'images'}",
+                "dataset.num_classes=2",
+                "dataset.img_size=16",
+                "dataset.num_workers=0",
+                *FAST[4:],
+                "trainer.batch_size=4",
+            ]
+        ),
+        tmp_path / "run",
+    )
     record = evaluate_checkpoint(eval_cfg(tmp_path / "run"))
     assert record["temperature"] is None and record["ts_split"] == {"name": "none", "n": 0}
     assert record["ece_ts"] is None and 0 <= record["ece"] <= 1

@@ -67,8 +67,10 @@ def test_smoke_schedule_is_flagged_as_not_comparable(name):
 
 
 def test_cutmix_cifar100_gives_only_cutmix_probability_half():
-    probs = {m: compose_cfg(["experiment=cutmix_cifar100_pyramidnet200", f"augment={m}"]).augment.prob
-             for m in ("none", "cutout", "mixup", "cutmix")}
+    probs = {
+        m: compose_cfg(["experiment=cutmix_cifar100_pyramidnet200", f"augment={m}"]).augment.prob
+        for m in ("none", "cutout", "mixup", "cutmix")
+    }
     assert probs == {"none": 1.0, "cutout": 1.0, "mixup": 1.0, "cutmix": 0.5}
     cfg = compose_cfg(["experiment=cutmix_cifar100_pyramidnet200", "augment=cutmix", "augment.prob=0.3"])
     assert cfg.augment.prob == 0.3
@@ -97,8 +99,12 @@ def test_launchers_compose_on_the_plugins_schemas():
 # A real multirun through Hydra and the joblib launcher (subprocesses)
 # --------------------------------------------------------------------------------------------------
 
-SMOKE_SWEEP = ["experiment=fmix_fashion_mnist_preact18_smoke", "hydra/launcher=parallel",
-               "trainer.device=cpu", "trainer.deterministic=true"]
+SMOKE_SWEEP = [
+    "experiment=fmix_fashion_mnist_preact18_smoke",
+    "hydra/launcher=parallel",
+    "trainer.device=cpu",
+    "trainer.deterministic=true",
+]
 
 
 def multirun(sweep_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
@@ -117,8 +123,13 @@ def test_multirun_groups_failures_and_resume(tmp_path):
     bad = multirun(sweep, "augment=cutmix", "augment.alpha=-1,2.0", "seed=0")
     assert bad.returncode != 0 and "alpha" in bad.stderr
     out = tmp_path / "summary"
-    result = subprocess.run([sys.executable, "scripts/summarize.py", str(sweep), "--out", str(out)],
-                            cwd=ROOT, capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "scripts/summarize.py", str(sweep), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     with open(out / "summary.csv") as f:
         rows = {(r["augment.name"], r["augment.alpha"]): r for r in csv.DictReader(f)}

@@ -190,8 +190,9 @@ def test_classwise_ece_equals_mean_of_per_class_reliability_ece():
     for c, scale in ((2, 1.0), (10, 3.0), (100, 8.0)):
         logits, labels = _random_case(500, c, scale, seed=c)
         probs = logits.softmax(dim=1)
-        per_class = [expected_calibration_error(reliability_bins(probs[:, k], (labels == k).double())).item()
-                     for k in range(c)]
+        per_class = [
+            expected_calibration_error(reliability_bins(probs[:, k], (labels == k).double())).item() for k in range(c)
+        ]
         assert classwise_ece(probs, labels).item() == pytest.approx(sum(per_class) / c, abs=1e-12)
 
 

@@ -190,9 +190,7 @@ def test_pyramid_widths_grow_additively_to_16_plus_alpha():
     assert widths[-1] == 16 + 240
     steps = torch.tensor(widths).diff().float()
     assert (steps - 240 / 66).abs().max() <= 1.0  # each block adds alpha / N channels, up to rounding
-    model = build_model(
-        "pyramidnet", num_classes=100, in_chans=3, img_size=32, depth=20, alpha=48, bottleneck=False
-    )
+    model = build_model("pyramidnet", num_classes=100, in_chans=3, img_size=32, depth=20, alpha=48, bottleneck=False)
     assert model.head.fc.in_features == 16 + 48
 
 

@@ -98,7 +98,7 @@ def test_occlusion_curve_at_zero_equals_clean_accuracy_and_reads_data_once():
     model = lambda x: x.flatten(1) @ weight  # noqa: E731
     images, labels = torch.randn(40, 3, 8, 8, generator=g), torch.randint(0, 5, (40,), generator=g)
     clean = (model(images).argmax(dim=1) == labels).float().mean().item()
-    one_shot = ((images[i:i + 16], labels[i:i + 16]) for i in range(0, 40, 16))  # a generator: one pass only
+    one_shot = ((images[i : i + 16], labels[i : i + 16]) for i in range(0, 40, 16))  # a generator: one pass only
     curve = occlusion_curve(model, one_shot, fractions=(0.0, 0.2, 0.4))
     assert curve[0] == (0.0, pytest.approx(clean))
     again = occlusion_curve(model, lambda: [(images, labels)], fractions=(0.0, 0.2, 0.4))
@@ -206,11 +206,13 @@ def test_noise_images_in_normalised_space():
 
 @pytest.mark.parametrize(
     ("args", "match"),
-    [((4, (3, 8, 8), "pink", (0.5,) * 3, (0.2,) * 3), "pink"),
-     ((4, (3, 8, 8), "uniform", (0.5,), (0.2,)), r"mean=\(0.5,\)"),
-     ((4, (3, 8, 8), "uniform", (0.5,) * 3, (0.2, 0.0, 0.2)), "std"),
-     ((0, (3, 8, 8), "uniform", (0.5,) * 3, (0.2,) * 3), "0"),
-     ((4, (8, 8), "uniform", (0.5,) * 3, (0.2,) * 3), r"\(8, 8\)")],
+    [
+        ((4, (3, 8, 8), "pink", (0.5,) * 3, (0.2,) * 3), "pink"),
+        ((4, (3, 8, 8), "uniform", (0.5,), (0.2,)), r"mean=\(0.5,\)"),
+        ((4, (3, 8, 8), "uniform", (0.5,) * 3, (0.2, 0.0, 0.2)), "std"),
+        ((0, (3, 8, 8), "uniform", (0.5,) * 3, (0.2,) * 3), "0"),
+        ((4, (8, 8), "uniform", (0.5,) * 3, (0.2,) * 3), r"\(8, 8\)"),
+    ],
 )
 def test_noise_images_bad_arguments(args, match):
     n, shape, kind, mean, std = args

@@ -15,9 +15,27 @@ def run_script(*args, timeout=240):
 
 
 def test_bench_train_runs_and_prints_the_cutmix_ratio():
-    out = run_script("scripts/bench_train.py", "--device", "cpu", "--sizes", "32", "--methods", "none,cutmix",
-                     "--batch-size", "8", "--steps", "1", "--warmup", "0", "--repeats", "1", "--width", "4",
-                     "--threads", "1")
+    out = run_script(
+        "scripts/bench_train.py",
+        "--device",
+        "cpu",
+        "--sizes",
+        "32",
+        "--methods",
+        "none,cutmix",
+        "--batch-size",
+        "8",
+        "--steps",
+        "1",
+        "--warmup",
+        "0",
+        "--repeats",
+        "1",
+        "--width",
+        "4",
+        "--threads",
+        "1",
+    )
     assert "cutmix" in out and "none" in out
 
 

@@ -27,7 +27,11 @@ BASE = {
     "optim": {"name": "sgd", "lr": 0.1},
     "sched": {"name": "multistep", "milestones": [100, 150]},
     "trainer": {"epochs": 20, "batch_size": 128, "device": "cpu"},
-    "seed": 0, "label_smoothing": 0.0, "resume": False, "ckpt_path": None, "experiment": None,
+    "seed": 0,
+    "label_smoothing": 0.0,
+    "resume": False,
+    "ckpt_path": None,
+    "experiment": None,
 }
 
 
@@ -43,8 +47,14 @@ def config(**changes) -> dict:
     return cfg
 
 
-def make_run(root: Path, name: str, cfg: dict, summary: dict | None = None, failed: dict | None = None,
-             eval_json: dict | None = None) -> Path:
+def make_run(
+    root: Path,
+    name: str,
+    cfg: dict,
+    summary: dict | None = None,
+    failed: dict | None = None,
+    eval_json: dict | None = None,
+) -> Path:
     """A run dir as train.py leaves it: .hydra/config.yaml plus summary.json or failed.json (or neither)."""
     run = root / name
     (run / ".hydra").mkdir(parents=True)
@@ -60,8 +70,17 @@ def make_run(root: Path, name: str, cfg: dict, summary: dict | None = None, fail
 
 
 def result(top1: float, ece: float = 0.02, nll: float = 0.3) -> dict:
-    return {"top1": top1, "top5": 0.999, "nll": nll, "ece": ece, "brier": 0.1, "best_top1": top1 + 0.001,
-            "epochs": 20, "wall_s": 100.0, "img_per_s": 5000.0}
+    return {
+        "top1": top1,
+        "top5": 0.999,
+        "nll": nll,
+        "ece": ece,
+        "brier": 0.1,
+        "best_top1": top1 + 0.001,
+        "epochs": 20,
+        "wall_s": 100.0,
+        "img_per_s": 5000.0,
+    }
 
 
 @pytest.fixture
@@ -74,14 +93,20 @@ def sweep(tmp_path: Path) -> Path:
     top1 = {("cutmix", 0.5): [0.90, 0.92, 0.94], ("cutmix", 1.0): [0.93, 0.95, 0.96]}
     for (method, alpha), values in top1.items():
         for seed, acc in enumerate(values):
-            cfg = config(**{"augment.name": method, "augment.alpha": alpha, "seed": seed,
-                            "trainer.device": f"cuda:{seed}", "dataset.root": f"/data{seed}"})
+            cfg = config(
+                **{
+                    "augment.name": method,
+                    "augment.alpha": alpha,
+                    "seed": seed,
+                    "trainer.device": f"cuda:{seed}",
+                    "dataset.root": f"/data{seed}",
+                }
+            )
             name = f"augment={method},augment.alpha={alpha},seed={seed}"
             make_run(root, name, cfg, result(acc, ece=0.01 * seed))
     mixup = config(**{"augment.name": "mixup"})
     make_run(root, "augment=mixup,seed=0", mixup, result(0.91, ece=0.05))
-    make_run(root, "augment=mixup,seed=1", {**mixup, "seed": 1},
-             failed={"error": "RuntimeError: boom", "epoch": 3})
+    make_run(root, "augment=mixup,seed=1", {**mixup, "seed": 1}, failed={"error": "RuntimeError: boom", "epoch": 3})
     none = config(**{"augment": {"name": "none"}})
     make_run(root, "augment=none,seed=0", none, result(0.89))
     make_run(root, "augment=none,seed=1", {**none, "seed": 1})  # killed: neither summary.json nor failed.json
@@ -95,6 +120,7 @@ def by_label(groups):
 # --------------------------------------------------------------------------------------------------
 # Loading and grouping
 # --------------------------------------------------------------------------------------------------
+
 
 def test_mean_std_is_sample_std():
     stat = sweeplib.mean_std([0.90, 0.92, 0.94])
@@ -158,8 +184,12 @@ def test_int_and_float_are_one_setting_but_bool_is_not(tmp_path):
 
 
 def test_unresolvable_interpolation_stays_text(tmp_path):
-    make_run(tmp_path, "a", config(**{"trainer.batch_size": "${oc.env:NOT_SET_ANYWHERE_XYZ}",
-                                      "optim.lr": "${trainer.epochs}"}), result(0.9))
+    make_run(
+        tmp_path,
+        "a",
+        config(**{"trainer.batch_size": "${oc.env:NOT_SET_ANYWHERE_XYZ}", "optim.lr": "${trainer.epochs}"}),
+        result(0.9),
+    )
     run = sweeplib.load_runs([tmp_path])[0]
     assert run.config["trainer.batch_size"] == "${oc.env:NOT_SET_ANYWHERE_XYZ}"
     assert run.config["optim.lr"] == "${trainer.epochs}"
@@ -181,8 +211,14 @@ def test_no_runs_and_missing_dir_are_errors(tmp_path):
 
 
 def test_eval_metrics_join_and_ood_is_flattened(tmp_path):
-    ev = {"top1": 0.1, "ece": 0.2, "mce": 0.3, "ece_ts": 0.01, "occlusion_center": [[0.1, 0.5]],
-          "ood": {"svhn": {"auroc": 0.8, "tnr_at_tpr95": 0.4, "detection_acc": 0.7}}}
+    ev = {
+        "top1": 0.1,
+        "ece": 0.2,
+        "mce": 0.3,
+        "ece_ts": 0.01,
+        "occlusion_center": [[0.1, 0.5]],
+        "ood": {"svhn": {"auroc": 0.8, "tnr_at_tpr95": 0.4, "detection_acc": 0.7}},
+    }
     make_run(tmp_path, "a", config(), result(0.9), eval_json=ev)
     metrics = sweeplib.load_runs([tmp_path])[0].metrics
     assert metrics["top1"] == 0.9 and metrics["ece"] == 0.02  # summary.json wins for shared names
@@ -193,6 +229,7 @@ def test_eval_metrics_join_and_ood_is_flattened(tmp_path):
 # --------------------------------------------------------------------------------------------------
 # Tables and files
 # --------------------------------------------------------------------------------------------------
+
 
 def test_markdown_table_numbers_and_problem_runs(sweep, tmp_path):
     text = summarize.summarize([sweep], out=tmp_path / "out", plots=False)
@@ -223,8 +260,7 @@ def test_csv_keeps_fractions_and_counts(sweep, tmp_path):
 
 def test_all_failed_group_still_has_a_row(tmp_path):
     make_run(tmp_path, "ok", config(), result(0.9))
-    make_run(tmp_path, "bad", config(**{"augment.alpha": -1.0}),
-             failed={"error": "ValueError: alpha=-1", "epoch": 0})
+    make_run(tmp_path, "bad", config(**{"augment.alpha": -1.0}), failed={"error": "ValueError: alpha=-1", "epoch": 0})
     text = summarize.summarize([tmp_path], plots=False)
     row = next(line for line in text.splitlines() if line.startswith("| -1.0 |"))
     assert row.endswith("| — | — | — | 0 |")
@@ -241,11 +277,17 @@ def test_metrics_option(sweep, tmp_path):
 # Paper comparison
 # --------------------------------------------------------------------------------------------------
 
-PAPER = {"source": "Harris et al.", "metric": "top1", "schedule": {"epochs": 200, "batch_size": 128},
-         "rows": [{"augment": "none", "top1": 0.9570},
-                  {"augment": "mixup", "alpha": 1.0, "top1": 0.9628},
-                  {"augment": "cutmix", "alpha": 1.0, "top1": 0.9603},
-                  {"augment": "fmix", "alpha": 1.0, "top1": 0.9636}]}
+PAPER = {
+    "source": "Harris et al.",
+    "metric": "top1",
+    "schedule": {"epochs": 200, "batch_size": 128},
+    "rows": [
+        {"augment": "none", "top1": 0.9570},
+        {"augment": "mixup", "alpha": 1.0, "top1": 0.9628},
+        {"augment": "cutmix", "alpha": 1.0, "top1": 0.9603},
+        {"augment": "fmix", "alpha": 1.0, "top1": 0.9636},
+    ],
+}
 
 
 def write_experiment(directory: Path, name: str, node: dict) -> Path:
@@ -303,13 +345,16 @@ def test_schedule_note_for_other_keys_and_none_when_equal(sweep):
     runs = sweeplib.load_runs([sweep])
     assert paperlib.schedule_notes({"schedule": {"epochs": 20, "batch_size": 128}}, runs) == []
     notes = paperlib.schedule_notes({"schedule": {"batch_size": 64, "optim.lr": 0.25}}, runs)
-    assert notes == ["our runs: trainer.batch_size=128 vs paper: batch_size=64 — not comparable as-is",
-                     "our runs: optim.lr=0.1 vs paper: optim.lr=0.25 — not comparable as-is"]
+    assert notes == [
+        "our runs: trainer.batch_size=128 vs paper: batch_size=64 — not comparable as-is",
+        "our runs: optim.lr=0.1 vs paper: optim.lr=0.25 — not comparable as-is",
+    ]
 
 
 # --------------------------------------------------------------------------------------------------
 # Plots and TensorBoard
 # --------------------------------------------------------------------------------------------------
+
 
 def test_alpha_curves_values_and_baseline_reference(sweep):
     groups = sweeplib.group_runs(sweeplib.load_runs([sweep]))
@@ -326,9 +371,11 @@ def test_curve_labels_keep_only_distinguishing_keys(tmp_path):
     for i, (mode, prob) in enumerate([("batch", 1.0), ("elem", 1.0), ("batch", 0.5)]):
         make_run(tmp_path, f"r{i}", config(**{"augment.mode": mode, "augment.prob": prob}), result(0.9))
     groups = sweeplib.group_runs(sweeplib.load_runs([tmp_path]))
-    assert summarize.curve_labels(groups) == ["augment.prob=0.5, augment.mode=batch",
-                                              "augment.prob=1.0, augment.mode=batch",
-                                              "augment.prob=1.0, augment.mode=elem"]
+    assert summarize.curve_labels(groups) == [
+        "augment.prob=0.5, augment.mode=batch",
+        "augment.prob=1.0, augment.mode=batch",
+        "augment.prob=1.0, augment.mode=elem",
+    ]
 
 
 def test_plots_written_only_when_alpha_varies(sweep, tmp_path):

@@ -13,8 +13,22 @@ from recipes.engine import NonFiniteLossError
 from recipes.run import run_training
 from tests.conftest import ROOT
 
-SUMMARY_KEYS = {"status", "top1", "top5", "nll", "ece", "brier", "epochs", "wall_s", "img_per_s",
-                "dataset", "model", "augment", "alpha", "seed"}
+SUMMARY_KEYS = {
+    "status",
+    "top1",
+    "top5",
+    "nll",
+    "ece",
+    "brier",
+    "epochs",
+    "wall_s",
+    "img_per_s",
+    "dataset",
+    "model",
+    "augment",
+    "alpha",
+    "seed",
+}
 
 
 def test_run_dir_holds_every_promised_file(fast_cfg, tmp_path):
@@ -39,8 +53,9 @@ def test_compiled_model_trains_like_the_eager_one(fast_cfg, tmp_path):
     """trainer.compile=true (torch.compile, inductor: ~30 s to compile on CPU) computes the same training run;
     only kernel fusion changes float32 rounding, so the losses agree to 1e-4 after 4 SGD steps."""
     eager = run_training(fast_cfg("augment=cutmix", "trainer.deterministic=true"), tmp_path / "eager")
-    compiled = run_training(fast_cfg("augment=cutmix", "trainer.deterministic=true", "trainer.compile=true"),
-                            tmp_path / "compiled")
+    compiled = run_training(
+        fast_cfg("augment=cutmix", "trainer.deterministic=true", "trainer.compile=true"), tmp_path / "compiled"
+    )
     loss = [json.loads((tmp_path / d / "metrics.jsonl").read_text())["train_loss"] for d in ("eager", "compiled")]
     assert loss[1] == pytest.approx(loss[0], abs=1e-4)
     assert compiled["nll"] == pytest.approx(eager["nll"], abs=1e-4)
@@ -96,8 +111,9 @@ def test_resuming_with_changed_settings_names_them(fast_cfg, tmp_path, caplog):
     run_training(fast_cfg("trainer.epochs=1"), tmp_path / "a")
     with caplog.at_level(logging.WARNING, logger="recipes.run"):
         # the same settings (where and how verbosely aside): nothing to warn about
-        run_training(fast_cfg("trainer.progress=true", "trainer.log_every=1", f"ckpt_path={tmp_path / 'a'}"),
-                     tmp_path / "same")
+        run_training(
+            fast_cfg("trainer.progress=true", "trainer.log_every=1", f"ckpt_path={tmp_path / 'a'}"), tmp_path / "same"
+        )
         assert not caplog.records
         run_training(fast_cfg("trainer.epochs=2", "optim.lr=0.2", f"ckpt_path={tmp_path / 'a'}"), tmp_path / "b")
     [warning] = [r.getMessage() for r in caplog.records]
@@ -121,13 +137,20 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(fast_
     assert failed["status"] == "failed" and "NaN" in failed["error"] and failed["epoch"] == 1
 
 
-@pytest.mark.parametrize("override,bad", [
-    ("augment=cutmix augment.alpha=-1", "-1"), ("augment=mixup augment.prob=1.5", "1.5"),
-    ("trainer.epochs=0", "trainer.epochs=0"), ("trainer.batch_size=0", "trainer.batch_size=0"),
-    ("dataset.subset=0", "dataset.subset=0"), ("trainer.device=tpu", "trainer.device='tpu'"),
-    ("augment=cutmix augment.mode=pixel", "pixel"), ("label_smoothing=1.0", "label_smoothing=1.0"),
-    ("trainer.batch_scope=per_gpu", "trainer.batch_scope='per_gpu'"),
-])
+@pytest.mark.parametrize(
+    "override,bad",
+    [
+        ("augment=cutmix augment.alpha=-1", "-1"),
+        ("augment=mixup augment.prob=1.5", "1.5"),
+        ("trainer.epochs=0", "trainer.epochs=0"),
+        ("trainer.batch_size=0", "trainer.batch_size=0"),
+        ("dataset.subset=0", "dataset.subset=0"),
+        ("trainer.device=tpu", "trainer.device='tpu'"),
+        ("augment=cutmix augment.mode=pixel", "pixel"),
+        ("label_smoothing=1.0", "label_smoothing=1.0"),
+        ("trainer.batch_scope=per_gpu", "trainer.batch_scope='per_gpu'"),
+    ],
+)
 def test_bad_values_fail_before_any_data_is_loaded(fast_cfg, tmp_path, monkeypatch, override, bad):
     def no_data(*a, **k):
         raise AssertionError("data was loaded before the config was checked")
@@ -146,8 +169,9 @@ def test_a_subset_too_small_for_one_batch_is_refused_before_training(fast_cfg, t
 
 
 def run_cli(*args, timeout=300):
-    return subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "train.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_unknown_group_option_lists_the_choices():
@@ -164,9 +188,15 @@ def test_help_shows_the_config_groups():
 
 def test_fashion_mnist_subset_end_to_end_through_train_py(tmp_path):
     """The real data and the real entry point: a short CutMix run on 4,000 Fashion-MNIST images."""
-    out = run_cli("augment=cutmix", "dataset.subset=4000", "trainer.epochs=2", "model.width=8",
-                  "trainer.batch_size=64",
-                  "trainer.progress=false", f"hydra.run.dir={tmp_path}")
+    out = run_cli(
+        "augment=cutmix",
+        "dataset.subset=4000",
+        "trainer.epochs=2",
+        "model.width=8",
+        "trainer.batch_size=64",
+        "trainer.progress=false",
+        f"hydra.run.dir={tmp_path}",
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["dataset"] == "fashion_mnist" and summary["augment"] == "cutmix"
