@@ -65,11 +65,12 @@ def validate(cfg: DictConfig) -> None:
     _at_least(cfg, "trainer.epochs", 1)
     _at_least(cfg, "trainer.batch_size", 1)
     _at_least(cfg, "trainer.eval_batch_size", 1)
+    _at_least(cfg, "trainer.eval_every", 1)
     _at_least(cfg, "dataset.subset", 1, optional=True)
     _at_least(cfg, "trainer.grad_clip", 0)
     _at_least(cfg, "optim.lr", 0)
     _at_least(cfg, "sched.warmup_epochs", 0)
-    for key in ("trainer.epochs", "trainer.batch_size", "dataset.subset"):
+    for key in ("trainer.epochs", "trainer.batch_size", "trainer.eval_every", "dataset.subset"):
         value = OmegaConf.select(cfg, key)
         if value is not None and int(value) != value:
             raise ConfigError(f"{key}={value!r} is invalid: it must be a whole number")

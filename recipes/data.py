@@ -69,6 +69,28 @@ def random_crop_flip(images: torch.Tensor, padding: int, hflip: bool, generator:
     return images
 
 
+def balanced_subset(labels: torch.Tensor, n: int, num_classes: int, seed: int) -> torch.Tensor:
+    """Sorted indices of `n` training images with n // num_classes of every class (the first n % num_classes
+    classes get one more), drawn without replacement by `seed`: a small-data subset with no class imbalance
+    that differs between seeds, so seed-to-seed spread includes the choice of images."""
+    counts = torch.bincount(labels, minlength=num_classes)
+    wanted = torch.full((num_classes,), n // num_classes)
+    wanted[: n % num_classes] += 1
+    short = [c for c in range(num_classes) if counts[c] < wanted[c]]
+    if short:
+        raise ValueError(
+            f"dataset.subset={n} with dataset.subset_balanced=true needs {int(wanted[short[0]])} images of class "
+            f"{short[0]}, which has {int(counts[short[0]])}"
+        )
+    generator = torch.Generator().manual_seed(seed)
+    order = torch.randperm(len(labels), generator=generator)
+    rank_in_class = torch.empty_like(order)  # the position of each image among its class, in the random order
+    for c in range(num_classes):
+        members = order[labels[order] == c]
+        rank_in_class[members] = torch.arange(len(members))
+    return torch.nonzero(rank_in_class < wanted[labels]).squeeze(1)
+
+
 def _load_tensors(cfg, split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     if cfg.name == "fashion_mnist":
         return datasets.load_fashion_mnist(cfg.root, split, bool(cfg.download))
@@ -85,7 +107,8 @@ class InMemoryData:
 
     Training batches: a fresh permutation each epoch (from the caller's generator), crop-with-padding and flips
     batched on the device. The last partial batch is kept, except a single leftover sample (BatchNorm cannot train
-    on one). `subset=N` keeps the first N training images; `holdout` (a fraction, default 0) of them, chosen by the
+    on one). `subset=N` keeps the first N training images (with `subset_balanced`, N / num_classes per class drawn
+    by the seed); `holdout` (a fraction, default 0) of them, chosen by the
     seed, is removed from training and served by `eval_batches("holdout")` (temperature scaling fits there).
     With `world_size > 1` each rank trains on its own equal share of every global batch and evaluates every
     world_size-th test image.
@@ -98,7 +121,10 @@ class InMemoryData:
         train_x, train_y = _load_tensors(cfg, "train", seed)
         test_x, test_y = _load_tensors(cfg, "test", seed)
         if cfg.subset is not None:
-            train_x, train_y = train_x[: int(cfg.subset)], train_y[: int(cfg.subset)]
+            chosen = slice(int(cfg.subset))
+            if cfg.get("subset_balanced", False):
+                chosen = balanced_subset(train_y, int(cfg.subset), self.info.num_classes, seed)
+            train_x, train_y = train_x[chosen], train_y[chosen]
         keep = torch.ones(len(train_y), dtype=torch.bool)
         self._holdout = None
         holdout = float(cfg.get("holdout", 0.0))

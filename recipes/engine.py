@@ -27,6 +27,7 @@ class StepConfig:
     label_smoothing: float = 0.0
     log_every: int = 50
     progress: bool = True
+    precision: str = "fp32"  # what was chosen and why, for the log (recipes.precision.Precision.describe)
 
 
 def autocast(device: torch.device, dtype: torch.dtype | None):
@@ -46,6 +47,7 @@ def train_one_epoch(
     mixer: Callable,
     optimizer: torch.optim.Optimizer,
     scheduler,
+    *,
     step_cfg: StepConfig,
     epoch: int,
     total_steps: int,
@@ -113,6 +115,7 @@ def _check_finite(first_bad: torch.Tensor, epoch: int) -> None:
 def predict(
     model: torch.nn.Module,
     batches: Iterable,
+    *,
     autocast_dtype: torch.dtype | None = None,
     channels_last: bool = False,
     transform: Callable | None = None,

@@ -51,7 +51,13 @@ class Loaded:
 
     def predict(self, batches, transform=None) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits, labels) of a batch stream, with the run's precision and memory format."""
-        return predict(self.model, batches, self.step.autocast_dtype, self.step.channels_last, transform)
+        return predict(
+            self.model,
+            batches,
+            autocast_dtype=self.step.autocast_dtype,
+            channels_last=self.step.channels_last,
+            transform=transform,
+        )
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Logits of one normalised batch (the occlusion curves' predict_fn)."""

@@ -20,6 +20,7 @@ from recipes.config import changed_settings, resolve_device, validate
 from recipes.data import build_data, dataset_info
 from recipes.engine import StepConfig, lr_factor, predict, train_one_epoch
 from recipes.metrics import classification_metrics
+from recipes.precision import resolve_precision
 from recipes.tracking import RunTracker, read_summary, write_failure
 
 log = logging.getLogger(__name__)
@@ -76,18 +77,16 @@ def build_scheduler(optimizer, cfg: DictConfig, steps_per_epoch: int):
 
 
 def step_config(cfg: DictConfig, device: torch.device) -> StepConfig:
-    """Resolve 'auto' precision/memory format: bf16 autocast and channels_last on CUDA, fp32 on CPU."""
-    on_cuda = device.type == "cuda"
-    precision = cfg.trainer.precision
-    bf16 = precision == "bf16" or (precision == "auto" and on_cuda)
-    channels_last = cfg.trainer.channels_last
+    """How each step runs on `device`; 'auto' precision and memory format resolve in recipes.precision."""
+    precision = resolve_precision(cfg.trainer.precision, cfg.trainer.channels_last, device)
     return StepConfig(
-        autocast_dtype=torch.bfloat16 if bf16 else None,
-        channels_last=on_cuda if channels_last == "auto" else bool(channels_last),
+        autocast_dtype=torch.bfloat16 if precision.bf16 else None,
+        channels_last=precision.channels_last,
         grad_clip=float(cfg.trainer.grad_clip),
         label_smoothing=float(cfg.label_smoothing),
         log_every=int(cfg.trainer.log_every),
         progress=bool(cfg.trainer.progress),
+        precision=precision.describe(),
     )
 
 
@@ -167,6 +166,8 @@ class Trainer:
             img_size=info.img_size,
         ).to(self.device)
         self.step_cfg = step_config(cfg, self.device)
+        if self.dist.is_main:
+            log.info("step format: %s", self.step_cfg.precision)
         if self.step_cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         state = self._checkpoint_to_resume()
@@ -227,17 +228,20 @@ class Trainer:
     # ------------------------------------------------------------------------- loop
 
     def fit(self) -> dict:
-        epochs, record = int(self.cfg.trainer.epochs), None
+        """Train the remaining epochs; evaluate every `trainer.eval_every` epochs and always after the last."""
+        epochs, eval_every, record = int(self.cfg.trainer.epochs), int(self.cfg.trainer.eval_every), None
         for epoch in range(self.epoch + 1, epochs + 1):
             start = time.perf_counter()
             stats = self._train_epoch(epoch)
-            metrics = self.evaluate()
+            evaluated = epoch % eval_every == 0 or epoch == epochs
+            metrics = self.evaluate() if evaluated else {}
             self.wall_s += time.perf_counter() - start
-            self.epoch, self.best_top1 = epoch, max(self.best_top1, metrics["top1"])
+            self.epoch, self.best_top1 = epoch, max(self.best_top1, metrics.get("top1", 0.0))
             record = {
                 "epoch": epoch,
                 "train_loss": stats["train_loss"],
                 "lr": self.optimizer.param_groups[0]["lr"],
+                "evaluated": evaluated,
                 **metrics,
                 "img_per_s": stats["img_per_s"],
                 "wall_s": self.wall_s,
@@ -245,14 +249,9 @@ class Trainer:
             if self.tracker is not None:
                 self.tracker.log_epoch(record, epoch * self.steps_per_epoch)
                 self._save_checkpoint()
+            test = f"  top-1 {100 * metrics['top1']:.2f}%  ECE {metrics['ece']:.4f}" if evaluated else ""
             log.info(
-                "epoch %d/%d  loss %.4f  top-1 %.2f%%  ECE %.4f  %.0f img/s",
-                epoch,
-                epochs,
-                stats["train_loss"],
-                100 * metrics["top1"],
-                metrics["ece"],
-                stats["img_per_s"],
+                "epoch %d/%d  loss %.4f%s  %.0f img/s", epoch, epochs, stats["train_loss"], test, stats["img_per_s"]
             )
         return self._finish(record)
 
@@ -271,11 +270,11 @@ class Trainer:
             self.mixer,
             self.optimizer,
             self.scheduler,
-            self.step_cfg,
-            epoch,
-            self.steps_per_epoch,
-            on_log,
-            on_first,
+            step_cfg=self.step_cfg,
+            epoch=epoch,
+            total_steps=self.steps_per_epoch,
+            on_log=on_log,
+            on_first_batch=on_first,
         )
 
     def _log_step(self, epoch: int):
@@ -289,7 +288,9 @@ class Trainer:
         """Clean test-set metrics on the predictions of the whole test set (gathered from every rank)."""
         distributed.broadcast_buffers(self.model, self.dist)
         batches = self.data.eval_batches("test", int(self.cfg.trainer.eval_batch_size))
-        logits, labels = predict(self.model, batches, self.step_cfg.autocast_dtype, self.step_cfg.channels_last)
+        logits, labels = predict(
+            self.model, batches, autocast_dtype=self.step_cfg.autocast_dtype, channels_last=self.step_cfg.channels_last
+        )
         logits, labels = distributed.gather_cat(logits, self.dist), distributed.gather_cat(labels, self.dist)
         return classification_metrics(logits, labels)
 

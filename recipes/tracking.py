@@ -69,9 +69,11 @@ class RunTracker:
         self.tb.add_scalar("train/img_per_s", img_per_s, step)
 
     def log_epoch(self, record: dict, step: int) -> None:
-        """One metrics.jsonl line and the test metrics as TensorBoard scalars at the epoch's last step."""
+        """One metrics.jsonl line, and the test metrics (of an evaluated epoch) as TensorBoard scalars at the
+        epoch's last step."""
         for key in ("top1", "top5", "nll", "ece", "brier"):
-            self.tb.add_scalar(f"test/{key}", record[key], step)
+            if key in record:
+                self.tb.add_scalar(f"test/{key}", record[key], step)
         self.tb.add_scalar("train/epoch_loss", record["train_loss"], step)
         with open(self.run_dir / METRICS, "a") as f:
             f.write(json.dumps(record) + "\n")

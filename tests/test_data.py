@@ -9,7 +9,7 @@ import torch
 from omegaconf import OmegaConf
 
 from recipes import datasets
-from recipes.data import build_data, random_crop_flip
+from recipes.data import InMemoryData, balanced_subset, build_data, random_crop_flip
 from tests.conftest import compose_cfg, write_image_folder
 
 
@@ -185,3 +185,26 @@ def test_synthetic_classes_are_learnable_from_templates():
     means = torch.stack([x[y == k].mean(0) for k in range(10)]).flatten(1)
     pred = torch.cdist(xt.flatten(1), means).argmin(1)
     assert (pred == yt).float().mean() > 0.9
+
+
+@pytest.mark.parametrize("n", [100, 103])
+def test_balanced_subset_holds_each_class_equally_and_depends_on_the_seed(n):
+    labels = torch.randint(0, 10, (2000,), generator=torch.Generator().manual_seed(0))
+    picked = balanced_subset(labels, n, 10, seed=1)
+    expected = torch.tensor([n // 10 + (c < n % 10) for c in range(10)])
+    assert torch.equal(torch.bincount(labels[picked], minlength=10), expected)
+    assert len(set(picked.tolist())) == n and torch.equal(picked, picked.sort().values)
+    assert torch.equal(picked, balanced_subset(labels, n, 10, seed=1))
+    assert not torch.equal(picked, balanced_subset(labels, n, 10, seed=2))
+
+
+def test_balanced_subset_refuses_a_class_with_too_few_images():
+    labels = torch.tensor([0] * 50 + [1] * 3)
+    with pytest.raises(ValueError, match="class 1, which has 3"):
+        balanced_subset(labels, 20, 2, seed=0)
+
+
+def test_in_memory_data_takes_the_balanced_subset():
+    cfg = compose_cfg(["dataset=synthetic", "dataset.subset=60", "dataset.subset_balanced=true"]).dataset
+    data = InMemoryData(cfg, torch.device("cpu"), seed=0)
+    assert torch.equal(torch.bincount(data._train[1], minlength=10), torch.full((10,), 6))

@@ -93,6 +93,41 @@ def test_killed_run_resumes_to_the_bitwise_same_result(fast_cfg, tmp_path, monke
     assert epochs == [1, 2, 3]
 
 
+def _lines(run_dir):
+    return [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_eval_every_evaluates_every_nth_epoch_and_the_last(fast_cfg, tmp_path):
+    every = run_training(fast_cfg("trainer.epochs=5", "trainer.deterministic=true"), tmp_path / "every")
+    sparse = run_training(
+        fast_cfg("trainer.epochs=5", "trainer.eval_every=2", "trainer.deterministic=true"), tmp_path / "sparse"
+    )
+    lines = _lines(tmp_path / "sparse")
+    assert [r["epoch"] for r in lines] == [1, 2, 3, 4, 5]
+    assert [r["epoch"] for r in lines if r["evaluated"]] == [2, 4, 5]
+    assert all("top1" not in r and "ece" not in r for r in lines if not r["evaluated"])
+    assert sparse["best_top1"] == max(r["top1"] for r in lines if r["evaluated"])
+    # evaluation changes nothing about training: the final metrics equal those of a run evaluated every epoch
+    for key in ("top1", "top5", "nll", "ece", "brier"):
+        assert sparse[key] == every[key], key
+    assert [r["train_loss"] for r in lines] == [r["train_loss"] for r in _lines(tmp_path / "every")]
+
+
+def test_run_killed_in_a_stretch_without_evaluation_resumes_to_the_same_result(fast_cfg, tmp_path, monkeypatch):
+    overrides = ["trainer.epochs=5", "trainer.eval_every=3", "trainer.deterministic=true"]
+    full = run_training(fast_cfg(*overrides), tmp_path / "full")
+    with monkeypatch.context() as m:
+        interrupt_after(m, epochs_done=4)  # epoch 4 is not evaluated; 3 and 5 are
+        with pytest.raises(KeyboardInterrupt):
+            run_training(fast_cfg(*overrides), tmp_path / "killed")
+    resumed = run_training(fast_cfg(*overrides, "resume=true"), tmp_path / "killed")
+    for key in ("top1", "top5", "nll", "ece", "brier", "best_top1", "epochs"):
+        assert resumed[key] == full[key], key
+    drop_time = ("wall_s", "img_per_s")
+    strip = [{k: v for k, v in r.items() if k not in drop_time} for r in _lines(tmp_path / "killed")]
+    assert strip == [{k: v for k, v in r.items() if k not in drop_time} for r in _lines(tmp_path / "full")]
+
+
 def test_resume_skips_a_complete_run(fast_cfg, tmp_path):
     first = run_training(fast_cfg(), tmp_path)
     mtime = (tmp_path / "summary.json").stat().st_mtime_ns
