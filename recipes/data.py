@@ -169,7 +169,7 @@ class InMemoryData:
             mine = slice(self.rank * per_rank, (self.rank + 1) * per_rank)
             yield normalise(x[mine], self._mean, self._std), labels[idx[mine]]
 
-    def eval_batches(self, split: str = "test", batch_size: int = 1024) -> Iterator[tuple[torch.Tensor, ...]]:
+    def eval_batches(self, split: str = "test", batch_size: int = 256) -> Iterator[tuple[torch.Tensor, ...]]:
         """Un-augmented batches of `split` ("test", "train" or "holdout") in a fixed order."""
         data = {"test": self._test, "train": self._train, "holdout": self._holdout}.get(split)
         if data is None:

@@ -41,7 +41,7 @@ def native_bf16(device: torch.device) -> tuple[bool, str]:
     ]
     if features:
         return True, f"this CPU computes bf16 natively ({' and '.join(features)})"
-    return False, "this CPU has no native bf16 (neither AVX512-BF16 nor AMX), so bf16 would be emulated and slow"
+    return False, "this CPU has no native bf16: neither AVX512-BF16 nor AMX, so bf16 would be emulated and slow"
 
 
 def resolve_precision(precision: str, channels_last: str | bool, device: torch.device) -> Precision:

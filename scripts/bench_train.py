@@ -3,6 +3,7 @@
     .venv/bin/python scripts/bench_train.py                    # CPU: small sizes, about 2 minutes on 2 cores
     .venv/bin/python scripts/bench_train.py --device cuda      # GPU: bf16 + channels_last (as train.py's 'auto')
     .venv/bin/python scripts/bench_train.py --device cuda --compile --batch-size 1024 --sizes 32
+    .venv/bin/python scripts/bench_train.py --formats          # fp32 / bf16 x NCHW / channels_last, train and eval
 
 Two settings: 32 px (CIFAR shape, PreAct-ResNet18, 10 classes) and 224 px (ImageNet shape, ResNet-50, 1000
 classes). Both use the project's own pieces: synthetic images held by recipes.data.InMemoryData on the device
@@ -35,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from models import build_model  # noqa: E402
 from recipes.data import InMemoryData  # noqa: E402
-from recipes.engine import StepConfig, train_one_epoch  # noqa: E402
+from recipes.engine import StepConfig, predict, train_one_epoch  # noqa: E402
+from recipes.precision import resolve_precision  # noqa: E402
 from recipes.run import build_mixer, build_optimizer  # noqa: E402
 
 METHODS = ("none", "cutmix", "mixup", "fmix")
@@ -142,7 +144,7 @@ def bench_setting(setting: Setting, args, device: torch.device) -> list[dict]:
             mixers[method],
             optimizer,
             scheduler,
-            step_cfg,
+            step_cfg=step_cfg,
             epoch=1,
             total_steps=n,
         )
@@ -175,6 +177,72 @@ def bench_setting(setting: Setting, args, device: torch.device) -> list[dict]:
             }
         )
     return rows
+
+
+# The default run (configs/train.yaml): width-16 PreAct-ResNet18 on 1x28x28 Fashion-MNIST-shaped images, batch 128.
+FORMATS = [("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)]
+EVAL_BATCHES = (1024, 256, 128)
+
+
+def bench_formats(args, device: torch.device) -> list[str]:
+    """Training step and evaluation forward of the default run's model in each numeric format, interleaved.
+
+    Training: images/s of train_one_epoch without mixing over `steps` steps; evaluation: images/s of
+    recipes.engine.predict (what train.py evaluates with) at each eval batch size. Medians over the repeats.
+    """
+    batch, steps = args.batch_size or 128, args.steps or 4
+    cfg = OmegaConf.load(ROOT / "configs" / "dataset" / "synthetic.yaml")
+    cfg.merge_with({"img_size": 28, "in_chans": 1, "mean": [0.5], "std": [0.25], "train_size": batch * steps})
+    cfg.merge_with({"test_size": max(EVAL_BATCHES) * 2})
+    data = InMemoryData(cfg, device, seed=0)
+    gen = torch.Generator(device=device).manual_seed(0)
+    mixer = make_mixer("none", 10, device)
+    runs = {}
+    for precision, channels_last in FORMATS:
+        model = build_model("preact_resnet18", num_classes=10, in_chans=1, img_size=28, width=16).to(device)
+        model = model.to(memory_format=torch.channels_last) if channels_last else model
+        sgd = {"name": "sgd", "lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}
+        optimizer = build_optimizer(model, OmegaConf.create(sgd))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+        dtype = torch.bfloat16 if precision == "bf16" else None
+        step_cfg = StepConfig(autocast_dtype=dtype, channels_last=channels_last, progress=False)
+        runs[(precision, channels_last)] = (model, optimizer, scheduler, step_cfg)
+
+    def train(key, n):
+        model, optimizer, scheduler, step_cfg = runs[key]
+        stats = train_one_epoch(
+            model, batches(data, batch, n, gen), mixer, optimizer, scheduler,
+            step_cfg=step_cfg, epoch=1, total_steps=n,
+        )  # fmt: skip
+        return batch * n / stats["train_s"]
+
+    def evaluate(key, eval_batch):
+        model, _, _, step_cfg = runs[key]
+        fmt = {"autocast_dtype": step_cfg.autocast_dtype, "channels_last": step_cfg.channels_last}
+        return cfg.test_size / time_steps(lambda: predict(model, data.eval_batches("test", eval_batch), **fmt), device)
+
+    for key in runs:  # warm-up
+        train(key, 1)
+    train_rates = {key: [] for key in runs}
+    eval_rates = {(key, b): [] for key in runs for b in EVAL_BATCHES}
+    for _ in range(args.repeats):
+        for key in runs:
+            train_rates[key].append(train(key, steps))
+            for b in EVAL_BATCHES:
+                eval_rates[(key, b)].append(evaluate(key, b))
+    auto = resolve_precision("auto", "auto", device)
+    header = "| format | train img/s | " + " | ".join(f"eval img/s @ {b}" for b in EVAL_BATCHES)
+    lines = [header + " | best eval ÷ train |", "|---" * (len(EVAL_BATCHES) + 3) + "|"]
+    for key in runs:
+        precision, channels_last = key
+        name = f"{precision} + {'channels_last' if channels_last else 'NCHW'}"
+        name += " **(auto)**" if (auto.bf16, auto.channels_last) == (precision == "bf16", channels_last) else ""
+        train_med = statistics.median(train_rates[key])
+        evals = [statistics.median(eval_rates[(key, b)]) for b in EVAL_BATCHES]
+        cells = " | ".join(f"{e:,.0f}" for e in evals)
+        lines.append(f"| {name} | {train_med:,.0f} | {cells} | {max(evals) / train_med:.1f} |")
+    lines.append(f"\nauto: {auto.describe()}")
+    return lines
 
 
 def profile(fn, device: torch.device) -> None:
@@ -231,10 +299,16 @@ def parse_args():
         "--precision",
         choices=["auto", "fp32", "bf16"],
         default="auto",
-        help="auto: bf16 autocast on CUDA, fp32 on CPU (as train.py)",
+        help="auto: bf16 autocast where the device computes bf16 natively, else fp32 (as train.py)",
     )
     parser.add_argument(
-        "--channels-last", choices=["auto", "true", "false"], default="auto", help="auto: on for CUDA (as train.py)"
+        "--channels-last", choices=["auto", "true", "false"], default="auto", help="auto: with bf16 (as train.py)"
+    )
+    parser.add_argument(
+        "--formats",
+        action="store_true",
+        help="instead: the default run's model and batch in fp32 / bf16 x NCHW / channels_last, training and "
+        "evaluation side by side (the format precision=auto picks is marked)",
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     parser.add_argument(
@@ -252,8 +326,9 @@ def parse_args():
     for value, known, flag in ((args.sizes, SETTINGS, "--sizes"), (args.methods, METHODS, "--methods")):
         if unknown := [v for v in value if v not in known]:
             parser.error(f"{flag}: unknown {unknown}; choose from {list(known)}")
-    args.precision = "bf16" if args.precision == "bf16" or (args.precision == "auto" and on_cuda) else "fp32"
-    args.channels_last = on_cuda if args.channels_last == "auto" else args.channels_last == "true"
+    channels_last = args.channels_last if args.channels_last == "auto" else args.channels_last == "true"
+    chosen = resolve_precision(args.precision, channels_last, device)  # as train.py resolves 'auto'
+    args.precision, args.channels_last = ("bf16" if chosen.bf16 else "fp32"), chosen.channels_last
     args.warmup = args.warmup if args.warmup is not None else (10 if on_cuda else 1)
     args.repeats = args.repeats or 3
     return args, device
@@ -268,6 +343,10 @@ def main() -> None:
         f"torch {torch.__version__} on {hardware(device)}; precision {args.precision}, channels_last "
         f"{args.channels_last}, compile {args.compile}, warm-up {args.warmup} steps, median of {args.repeats}"
     )
+    if args.formats:
+        print(f"\n### The default run's model, 1x28x28, batch {args.batch_size or 128}\n")
+        print("\n".join(bench_formats(args, device)))
+        return
     for size in args.sizes:
         start = time.perf_counter()
         rows = bench_setting(SETTINGS[size], args, device)
