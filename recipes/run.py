@@ -16,8 +16,8 @@ from augment import METHODS, MixChoice
 from models import build_model
 from recipes import checkpoint as ckpt
 from recipes import distributed
-from recipes.config import changed_settings, resolve_device, validate
-from recipes.data import build_data, dataset_info
+from recipes.config import ConfigError, changed_settings, resolve_device, validate
+from recipes.data import DatasetInfo, build_data, dataset_info
 from recipes.engine import StepConfig, lr_factor, predict, train_one_epoch
 from recipes.metrics import classification_metrics
 from recipes.precision import resolve_precision
@@ -52,8 +52,24 @@ def build_mixer(
         ]
         return MixChoice(mixers, list(probs), generator=choice_generator or generator)
     if name not in METHODS:
-        raise ValueError(f"augment.name={name!r} is unknown: choose one of {', '.join(sorted(METHODS))} or choice")
+        raise ConfigError(f"augment.name={name!r} is unknown: choose one of {', '.join(sorted(METHODS))} or choice")
+    if name == "none":  # alpha and mode are accepted (one sweep can span the baseline and the mixers), unused
+        kwargs = {"prob": kwargs["prob"]} if kwargs.get("prob") is not None else {}
     return METHODS[name](num_classes=num_classes, generator=generator, **kwargs)
+
+
+def build_network(model_cfg: DictConfig, info: DatasetInfo) -> torch.nn.Module:
+    """models.build_model for the model node and the dataset's shape. Its ValueErrors (a depth the architecture
+    cannot have, an img_size that is no multiple of the patch size) are config mistakes: ConfigError."""
+    try:
+        return build_model(
+            **OmegaConf.to_container(model_cfg, resolve=True),
+            num_classes=info.num_classes,
+            in_chans=info.in_chans,
+            img_size=info.img_size,
+        )
+    except ValueError as err:
+        raise ConfigError(f"model: {err}") from err
 
 
 def build_optimizer(model: torch.nn.Module, optim: DictConfig) -> torch.optim.Optimizer:
@@ -148,6 +164,11 @@ class Trainer:
         self.dist = distributed.init_from_env(device.type)
         self.device = distributed.local_device(device, self.dist)
         self.batch_size = distributed.global_batch_size(int(cfg.trainer.batch_size), cfg.trainer.batch_scope, self.dist)
+        if self.batch_size < 2 * self.dist.world_size:  # BatchNorm cannot train on one image per process
+            raise ConfigError(
+                f"trainer.batch_size={cfg.trainer.batch_size} gives {self.batch_size // self.dist.world_size} "
+                f"image(s) per process; each of the {self.dist.world_size} processes needs at least 2"
+            )
         distributed.check_setup(self.batch_size, bool(cfg.trainer.sync_bn), self.device, self.dist)
         # cuDNN autotuning picks the fastest conv kernels for our fixed shapes, unless bitwise repeatability is asked
         torch.backends.cudnn.benchmark = not cfg.trainer.deterministic
@@ -159,12 +180,7 @@ class Trainer:
         self.data_gen = torch.Generator(device=self.device)
         self.mixer = build_mixer(cfg.augment, info.num_classes, self.mix_gen, self.choice_gen)
         torch.manual_seed(cfg.seed)
-        self.model = build_model(
-            **OmegaConf.to_container(cfg.model, resolve=True),
-            num_classes=info.num_classes,
-            in_chans=info.in_chans,
-            img_size=info.img_size,
-        ).to(self.device)
+        self.model = build_network(cfg.model, info).to(self.device)
         self.step_cfg = step_config(cfg, self.device)
         if self.dist.is_main:
             log.info("step format: %s", self.step_cfg.precision)

@@ -184,6 +184,10 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(fast_
         ("augment=cutmix augment.mode=pixel", "pixel"),
         ("label_smoothing=1.0", "label_smoothing=1.0"),
         ("trainer.batch_scope=per_gpu", "trainer.batch_scope='per_gpu'"),
+        ("trainer.batch_size=1", "trainer.batch_size=1"),  # BatchNorm cannot train on one image
+        ("optim.momentum=2", "optim.momentum=2.0"),
+        ("model.width=0", "model.width=0"),
+        ("+augment.alhpa=1", "augment.alhpa"),
     ],
 )
 def test_bad_values_fail_before_any_data_is_loaded(fast_cfg, tmp_path, monkeypatch, override, bad):
