@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -103,6 +104,14 @@ def check_node(schema: type, values: dict, prefix: str) -> None:
             raise ConfigError(f"{prefix}{f.name}={value!r} is invalid: {why}")
     if (why := node.relation(prefix)) is not None:
         raise ConfigError(why)
+
+
+def load_option(path: str | Path) -> DictConfig:
+    """One group option's YAML file (e.g. configs/augment/cutmix.yaml) as a config node, without the defaults
+    list that names its schema: what Hydra would put at the group's key."""
+    node = OmegaConf.load(path)
+    node.pop("defaults", None)
+    return node
 
 
 def flatten(node: dict, prefix: str = "") -> dict[str, Any]:

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from recipes import checkpoint as ckpt
 from recipes.calibration import fit_temperature, heldout_split
-from recipes.config import resolve_device, validate
+from recipes.config import load_option, resolve_device, validate
 from recipes.data import IN_MEMORY, build_data, dataset_info, normalise
 from recipes.engine import StepConfig, predict
 from recipes.metrics import classification_metrics
@@ -115,7 +115,7 @@ def ood_dataset_config(name: str, roots: dict) -> DictConfig:
     if not path.is_file():
         known = sorted(p.stem for p in DATASET_CONFIGS.glob("*.yaml"))
         raise ValueError(f"eval.ood_datasets entry {name!r} is unknown: choose from {', '.join(known)}")
-    other = OmegaConf.load(path)
+    other = load_option(path)
     if name in roots:
         other.root = roots[name]
     if OmegaConf.is_missing(other, "root"):

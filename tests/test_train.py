@@ -86,8 +86,8 @@ def test_killed_run_resumes_to_the_bitwise_same_result(fast_cfg, tmp_path, monke
     resumed = run_training(fast_cfg(*overrides, "resume=true"), tmp_path / "killed")
     for key in ("top1", "top5", "nll", "ece", "brier", "epochs"):
         assert resumed[key] == full[key], key
-    w_full = torch.load(tmp_path / "full/checkpoints/last.pt", weights_only=False)["model"]
-    w_res = torch.load(tmp_path / "killed/checkpoints/last.pt", weights_only=False)["model"]
+    w_full = torch.load(tmp_path / "full/checkpoints/last.pt", weights_only=True)["model"]
+    w_res = torch.load(tmp_path / "killed/checkpoints/last.pt", weights_only=True)["model"]
     assert all(torch.equal(w_full[k], w_res[k]) for k in w_full)
     epochs = [json.loads(x)["epoch"] for x in (tmp_path / "killed/metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
@@ -166,7 +166,7 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(fast_
     monkeypatch.setitem(run_module.train_one_epoch.__globals__, "soft_target_loss", loss_turning_nan_in_epoch_2)
     with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 2\b"):
         run_training(fast_cfg("trainer.epochs=3", "trainer.log_every=100"), tmp_path)
-    kept = torch.load(tmp_path / "checkpoints/last.pt", weights_only=False)
+    kept = torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)
     assert kept["epoch"] == 1 and all(torch.isfinite(w).all() for w in kept["model"].values())
     failed = json.loads((tmp_path / "failed.json").read_text())
     assert failed["status"] == "failed" and "NaN" in failed["error"] and failed["epoch"] == 1
