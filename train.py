@@ -25,8 +25,10 @@ schema.register()  # the configs' defaults lists name these schemas
 
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float:
+    hydra_cfg = HydraConfig.get()
+    cfg.model_choice = hydra_cfg.runtime.choices.get("model")  # e.g. preact_resnet18_w16 (summary.json's `model`)
     with schema.errors_for_hydra():
-        summary = run_training(cfg, HydraConfig.get().runtime.output_dir)
+        summary = run_training(cfg, hydra_cfg.runtime.output_dir)
     return summary["top1"]  # the value Hydra sweepers optimise
 
 

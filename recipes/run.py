@@ -24,7 +24,6 @@ from recipes.precision import resolve_precision
 from recipes.tracking import RunTracker, read_summary, write_failure
 
 log = logging.getLogger(__name__)
-RUN_KEYS = ("dataset", "model", "augment", "alpha", "prob", "mode", "seed", "label_smoothing", "experiment")
 
 
 # ----------------------------------------------------------------------------- building blocks
@@ -112,11 +111,16 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
 
 
 def run_values(cfg: DictConfig) -> dict:
-    """The run-defining values summary.json carries at its top level (DESIGN.md)."""
-    aug = cfg.augment
+    """The run-defining values summary.json carries at its top level, for sweep tables to group runs by.
+
+    `model` is the configs/model option (`model_choice`, which train.py sets; `model.name` for a config composed
+    without it) and `model_args` the model node's other keys (e.g. {"width": 16}), its defining sizes.
+    """
+    aug, model = cfg.augment, OmegaConf.to_container(cfg.model, resolve=True)
     return {
         "dataset": cfg.dataset.name,
-        "model": cfg.model.name,
+        "model": cfg.get("model_choice") or model["name"],
+        "model_args": {k: v for k, v in model.items() if k != "name"},
         "augment": aug.name,
         "alpha": aug.get("alpha"),
         "prob": aug.get("prob"),
@@ -338,10 +342,12 @@ class Trainer:
             "world_size": self.dist.world_size,
             "global_batch_size": self.batch_size,
             **values,
+            "params": sum(p.numel() for p in self.model.parameters()),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
         if self.tracker is not None:
-            self.tracker.finish(summary, {k: v for k, v in values.items() if v is not None})
+            hparams = {k: v for k, v in values.items() if isinstance(v, int | float | str)}  # TensorBoard's kinds
+            self.tracker.finish(summary, hparams)
         log.info(
             "done: top-1 %.2f%%  top-5 %.2f%%  ECE %.4f  NLL %.4f  (%d epochs, %.0f s) -> %s",
             100 * summary["top1"],

@@ -8,6 +8,7 @@ import sys
 import pytest
 import torch
 
+from models.preact_resnet import preact_resnet18
 from recipes import run as run_module
 from recipes.engine import NonFiniteLossError
 from recipes.run import run_training
@@ -35,6 +36,9 @@ def test_run_dir_holds_every_promised_file(fast_cfg, tmp_path):
     summary = run_training(fast_cfg("augment=cutmix", "trainer.epochs=2"), tmp_path)
     assert SUMMARY_KEYS <= set(summary)
     assert summary["augment"] == "cutmix" and summary["alpha"] == 1.0 and summary["epochs"] == 2
+    # without train.py's model_choice, `model` falls back to the builder's name; the sizes still tell nets apart
+    assert summary["model"] == "preact_resnet18" and summary["model_args"] == {"width": 8}
+    assert summary["params"] == sum(w.numel() for w in preact_resnet18(10, 3, 16, width=8).parameters())
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk["top1"] == summary["top1"] and 0 <= on_disk["ece"] <= 1
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -239,5 +243,6 @@ def test_fashion_mnist_subset_end_to_end_through_train_py(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["dataset"] == "fashion_mnist" and summary["augment"] == "cutmix"
+    assert summary["model"] == "preact_resnet18_w16" and summary["model_args"] == {"width": 8}  # the config option
     assert summary["top1"] > 0.5  # 10 classes: chance is 0.1
     assert (tmp_path / ".hydra" / "config.yaml").is_file()

@@ -30,6 +30,9 @@ class TrainConfig(Node):
     # Set by experiment files: the published numbers (scripts/paperlib.py reads them) and a per-method augment.prob
     paper: Any = None
     method_prob: dict[str, float] | None = None
+    # The configs/model option the run was composed with (e.g. preact_resnet18_w16), which `model.name` (the
+    # builder) does not tell apart; train.py sets it from Hydra's runtime choices, summary.json records it as `model`
+    model_choice: str | None = None
 
 
 # ----------------------------------------------------------------------------------------------- trainer
