@@ -71,17 +71,25 @@ def build_network(model_cfg: DictConfig, info: DatasetInfo) -> torch.nn.Module:
         raise ConfigError(f"model: {err}") from err
 
 
+def _sgd(params, optim: DictConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(
+        params, lr=optim.lr, momentum=optim.momentum, nesterov=bool(optim.nesterov), weight_decay=optim.weight_decay
+    )
+
+
+def _adamw(params, optim: DictConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay)
+
+
+# optim.name -> builder(parameters, optim node); recipes.schema declares each one's keys.
+OPTIMIZERS = {"sgd": _sgd, "adamw": _adamw}
+
+
 def build_optimizer(model: torch.nn.Module, optim: DictConfig) -> torch.optim.Optimizer:
-    """SGD (momentum, Nesterov) or AdamW; weight decay on every parameter, as the CIFAR papers do."""
-    if optim.name == "sgd":
-        return torch.optim.SGD(
-            model.parameters(),
-            lr=optim.lr,
-            momentum=optim.momentum,
-            nesterov=bool(optim.nesterov),
-            weight_decay=optim.weight_decay,
-        )
-    return torch.optim.AdamW(model.parameters(), lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay)
+    """The optimiser `optim.name` (OPTIMIZERS); weight decay on every parameter, as the CIFAR papers do."""
+    if optim.name not in OPTIMIZERS:
+        raise ConfigError(f"optim.name={optim.name!r} is unknown: choose one of {', '.join(sorted(OPTIMIZERS))}")
+    return OPTIMIZERS[optim.name](model.parameters(), optim)
 
 
 def build_scheduler(optimizer, cfg: DictConfig, steps_per_epoch: int):

@@ -13,11 +13,17 @@ import types
 import typing
 
 import pytest
+import torch
 import yaml
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
+from augment import METHODS
+from models import MODEL_NAMES
 from recipes.config import ConfigError, schema_for, validate
+from recipes.data import DATA_MODULES, build_data
+from recipes.engine import SCHEDULES, lr_factor
+from recipes.run import OPTIMIZERS, build_mixer, build_optimizer
 from recipes.schema import GROUP_SCHEMAS, SCHEMAS, TrainConfig
 from tests.conftest import CONFIGS, ROOT, compose_cfg
 
@@ -189,3 +195,26 @@ def test_train_py_prints_a_bad_value_in_one_line_without_a_traceback(tmp_path):
     assert "Traceback" not in out.stderr
     full = run_cli(tmp_path / "b", "optim.momentum=2", env={"HYDRA_FULL_ERROR": "1"})
     assert full.returncode == 1 and "Traceback" in full.stderr and "ConfigError" in full.stderr
+
+
+def test_every_registry_name_has_a_schema_and_every_schema_a_builder():
+    """The name -> builder mappings and the schemas are keyed by the same `name` values."""
+    assert set(SCHEMAS["optim"]) == set(OPTIMIZERS)
+    assert set(SCHEMAS["sched"]) == set(SCHEDULES)
+    assert set(SCHEMAS["dataset"]) == set(DATA_MODULES)
+    assert set(SCHEMAS["augment"]) == {*METHODS, "choice"}
+    assert set(MODEL_NAMES) <= set(SCHEMAS["model"])
+
+
+@pytest.mark.parametrize(
+    "build,name",
+    [
+        (lambda n: build_optimizer(torch.nn.Linear(1, 1), OmegaConf.create({"name": n})), "optim.name='lion'"),
+        (lambda n: lr_factor(5, 10, 2, OmegaConf.create({"name": n, "warmup_epochs": 0}), 0.1), "sched.name='lion'"),
+        (lambda n: build_data(OmegaConf.create({"name": n}), torch.device("cpu"), 0), "dataset.name='lion'"),
+        (lambda n: build_mixer(OmegaConf.create({"name": n}), 10, torch.Generator()), "augment.name='lion'"),
+    ],
+)
+def test_builders_refuse_an_unknown_name_listing_the_choices(build, name):
+    with pytest.raises(ValueError, match=rf"{re.escape(name)} is unknown: choose one of \w+, \w+"):
+        build("lion")
