@@ -6,7 +6,8 @@ Hydra checks types and refuses keys the schema does not declare when it composes
 allowed range or choices of a value is a `Rule` in its field's metadata; recipes.config.validate walks them
 (and each schema's `relation` between keys) after composition, before any data is loaded.
 
-Values live in the YAML files; a field has a default here only when a YAML may leave it out.
+Values live in the YAML files; a field has a default here only when a YAML, or the saved config of a checkpoint
+written before the key existed, may leave it out.
 Adding a key = one field here (type, and for a number or a choice its rule) + its value in the YAML.
 The mixers, models and loaders keep their own argument checks (they are used without Hydra); this mirrors them.
 """

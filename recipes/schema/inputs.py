@@ -38,7 +38,7 @@ class DatasetConfig(Node):
 class InMemoryDatasetConfig(DatasetConfig):
     """A dataset held as one tensor on the device (recipes.data.InMemoryData)."""
 
-    subset_balanced: bool = MISSING  # true: subset / num_classes images per class, drawn by the seed
+    subset_balanced: bool = False  # true: subset / num_classes images per class, drawn by the seed
     holdout: float = ranged(ge=0.0, lt=1.0)  # fraction kept out of training for temperature scaling
     crop_padding: int = ranged(ge=0)
 

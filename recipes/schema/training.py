@@ -46,7 +46,7 @@ class TrainerConfig(Node):
     batch_size: int = ranged(ge=2)
     batch_scope: str = one_of(("global", "per_device"))
     eval_batch_size: int = ranged(ge=1)
-    eval_every: int = ranged(ge=1)  # test-set evaluation every N epochs (and after the last)
+    eval_every: int = ranged(1, ge=1)  # test-set evaluation every N epochs (and after the last)
     precision: str = one_of(("auto", "fp32", "bf16"))
     channels_last: Any = one_of(("auto", True, False))
     compile: bool = MISSING
