@@ -12,13 +12,15 @@ Hydra writes no files of its own here (configs/eval.yaml): the outputs go to `ou
 import hydra
 from omegaconf import DictConfig
 
+from recipes import schema
 from recipes.evaluate import evaluate_checkpoint
 from recipes.report import format_table
 
 
 @hydra.main(config_path="configs", config_name="eval", version_base="1.3")
 def main(cfg: DictConfig) -> None:
-    print(format_table(evaluate_checkpoint(cfg)))
+    with schema.errors_for_hydra():
+        print(format_table(evaluate_checkpoint(cfg)))
 
 
 if __name__ == "__main__":

@@ -14,16 +14,21 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from recipes import schema
 from recipes.distributed import env_rank
 from recipes.run import run_training
 
 # Run dirs are named by the overrides that define the run; the plain default run goes to runs/default.
 OmegaConf.register_new_resolver("run_name", lambda overrides: overrides or "default", replace=True)
+schema.register()  # the configs' defaults lists name these schemas
 
 
 @hydra.main(config_path="configs", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> float:
-    summary = run_training(cfg, HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    cfg.model_choice = hydra_cfg.runtime.choices.get("model")  # e.g. preact_resnet18_w16 (summary.json's `model`)
+    with schema.errors_for_hydra():
+        summary = run_training(cfg, hydra_cfg.runtime.output_dir)
     return summary["top1"]  # the value Hydra sweepers optimise
 
 

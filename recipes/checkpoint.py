@@ -1,8 +1,10 @@
-"""Atomic checkpoint files: a crash never leaves a half-written last.pt behind."""
+"""Checkpoint files: written atomically (a crash never leaves a half-written last.pt), read without running code."""
 
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from pathlib import Path
 
 import torch
@@ -34,10 +36,22 @@ def find_checkpoint(path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict:
-    """Load a checkpoint on the CPU with a clear error for a truncated or foreign file."""
+    """Load a checkpoint on the CPU with a clear error for a truncated, foreign or unsafe file.
+
+    Loaded with torch's weights_only unpickler: tensors and plain containers only, which is all train.py writes.
+    A file whose pickle asks for anything else (a class, a function call: code a file someone sent could run)
+    is refused before any of it is built.
+    """
     path = find_checkpoint(path)
     try:
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        reason = re.search(r"Unsupported [^.]*", str(err))  # torch's "Unsupported global: GLOBAL os.system ..."
+        reason = reason.group(0) if reason else "not a weights-only pickle"
+        raise CheckpointError(
+            f"refusing {path}: it holds more than tensors and plain containers, so it was not written by train.py "
+            f"and loading it could run code ({reason})"
+        ) from None
     except Exception as err:  # torch raises several types for a damaged zip/pickle
         raise CheckpointError(f"cannot read checkpoint {path} (truncated or not a checkpoint): {err}") from err
     if not isinstance(state, dict) or "model" not in state or "config" not in state:

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+from pathlib import Path
 from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import MissingMandatoryValue
+from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
 
-CHOICES = {
-    "trainer.precision": ("auto", "fp32", "bf16"),
-    "trainer.channels_last": ("auto", True, False),
-    "trainer.batch_scope": ("global", "per_device"),
-    "optim.name": ("sgd", "adamw"),
-    "sched.name": ("cosine", "multistep"),
-}
-
+from recipes.schema import GROUP_SCHEMAS, SCHEMAS, TrainConfig, problem
+from recipes.schema.rules import ConfigError
 
 # Keys that say where a run reads and writes or how much it prints, not what it computes (the run-dir name in
 # configs/train.yaml leaves the same keys out).
@@ -32,18 +28,6 @@ NOT_RESULT_DEFINING = (
 )
 
 
-class ConfigError(ValueError):
-    """A config value is invalid; the message names the key and the value."""
-
-
-def _at_least(cfg: DictConfig, key: str, low: float, optional: bool = False) -> None:
-    value = OmegaConf.select(cfg, key)
-    if value is None and optional:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
-        raise ConfigError(f"{key}={value!r} is invalid: it must be a number >= {low}")
-
-
 def resolve_device(name: str) -> torch.device:
     """'auto' | 'cpu' | 'cuda' | 'cuda:N' -> torch.device, with an error naming a bad or unavailable device."""
     name = str(name)
@@ -56,37 +40,78 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def validate(cfg: DictConfig) -> None:
-    """Raise ConfigError for the first invalid value; cheap, so it runs before anything else."""
+def validate(cfg: DictConfig | dict) -> None:
+    """Raise ConfigError for the first invalid value; cheap, so it runs before anything else.
+
+    Works on any config (composed by Hydra, or saved in a checkpoint): each node is merged into its schema
+    (recipes.schema: types, unknown keys), then every field's Rule and each node's relation are checked.
+    """
+    values = _resolved(cfg)
+    check_node(TrainConfig, values, "")
+    for group in (*SCHEMAS, *GROUP_SCHEMAS):
+        node = values[group]
+        check_node(schema_for(group, node), node, f"{group}.")
+    if values["augment"]["name"] == "choice":
+        for method, args in values["augment"]["methods"].items():
+            schema = SCHEMAS["augment"].get(method) if method != "choice" else None
+            if schema is None:
+                raise ConfigError(f"augment.methods.{method} is unknown: choose from {_names('augment', 'choice')}")
+            check_node(schema, {"name": method, **(args or {})}, f"augment.methods.{method}.")
+    warmup, epochs = values["sched"]["warmup_epochs"], values["trainer"]["epochs"]
+    if warmup > 0 and warmup >= epochs:
+        raise ConfigError(f"sched.warmup_epochs={warmup} must be < trainer.epochs={epochs}")
+    resolve_device(values["trainer"]["device"])
+
+
+def _resolved(cfg: DictConfig | dict) -> dict:
     try:
-        OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+        return OmegaConf.to_container(OmegaConf.create(cfg), resolve=True, throw_on_missing=True)
     except MissingMandatoryValue as err:
         raise ConfigError(f"{err.full_key} is required but not set (pass {err.full_key}=...)") from None
-    _at_least(cfg, "trainer.epochs", 1)
-    _at_least(cfg, "trainer.batch_size", 1)
-    _at_least(cfg, "trainer.eval_batch_size", 1)
-    _at_least(cfg, "trainer.eval_every", 1)
-    _at_least(cfg, "dataset.subset", 1, optional=True)
-    _at_least(cfg, "trainer.grad_clip", 0)
-    _at_least(cfg, "optim.lr", 0)
-    _at_least(cfg, "sched.warmup_epochs", 0)
-    for key in ("trainer.epochs", "trainer.batch_size", "trainer.eval_every", "dataset.subset"):
-        value = OmegaConf.select(cfg, key)
-        if value is not None and int(value) != value:
-            raise ConfigError(f"{key}={value!r} is invalid: it must be a whole number")
-    if not 0.0 <= cfg.dataset.get("holdout", 0.0) < 1.0:
-        raise ConfigError(f"dataset.holdout={cfg.dataset.holdout!r} is invalid: it must be a fraction in [0, 1)")
-    if not 0.0 <= cfg.label_smoothing < 1.0:
-        raise ConfigError(f"label_smoothing={cfg.label_smoothing!r} is invalid: it must be in [0, 1)")
-    for key, choices in CHOICES.items():
-        value = OmegaConf.select(cfg, key)
-        if value not in choices:
-            raise ConfigError(f"{key}={value!r} is invalid: choose one of {', '.join(map(str, choices))}")
-    if cfg.sched.warmup_epochs >= cfg.trainer.epochs and cfg.sched.warmup_epochs > 0:
-        raise ConfigError(
-            f"sched.warmup_epochs={cfg.sched.warmup_epochs} must be < trainer.epochs={cfg.trainer.epochs}"
-        )
-    resolve_device(cfg.trainer.device)
+
+
+def _names(group: str, *leave_out: str) -> str:
+    return ", ".join(sorted(set(SCHEMAS[group]) - set(leave_out)))
+
+
+def schema_for(group: str, node: dict) -> type:
+    """The schema of a group's node: the group's one schema, or the one of the option its `name` says."""
+    if group in GROUP_SCHEMAS:
+        return GROUP_SCHEMAS[group]
+    name = node.get("name") if isinstance(node, dict) else None
+    if name not in SCHEMAS[group]:
+        raise ConfigError(f"{group}.name={name!r} is unknown: choose one of {_names(group)}")
+    return SCHEMAS[group][name]
+
+
+def check_node(schema: type, values: dict, prefix: str) -> None:
+    """ConfigError naming the key, the value and what is allowed, for the first value of `values` that does not fit
+    `schema`: an undeclared key, a wrong type, a value outside its Rule, or a broken relation between keys."""
+    try:
+        node = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), values))
+    except MissingMandatoryValue as err:
+        raise ConfigError(f"{prefix}{err.full_key} is required but not set (pass {prefix}{err.full_key}=...)") from None
+    except ConfigKeyError as err:
+        keys = ", ".join(f.name for f in dataclasses.fields(schema))
+        raise ConfigError(f"{prefix}{err.key} is not a key here (a typo?): the keys are {keys}") from None
+    except ValidationError as err:
+        value = OmegaConf.select(OmegaConf.create(values), str(err.full_key))
+        reason = str(err.msg).splitlines()[0]
+        raise ConfigError(f"{prefix}{err.full_key}={value!r} is invalid: {reason}") from None
+    for f in dataclasses.fields(node):
+        rule, value = f.metadata.get("rule"), getattr(node, f.name)
+        if rule is not None and (why := problem(rule, value)) is not None:
+            raise ConfigError(f"{prefix}{f.name}={value!r} is invalid: {why}")
+    if (why := node.relation(prefix)) is not None:
+        raise ConfigError(why)
+
+
+def load_option(path: str | Path) -> DictConfig:
+    """One group option's YAML file (e.g. configs/augment/cutmix.yaml) as a config node, without the defaults
+    list that names its schema: what Hydra would put at the group's key."""
+    node = OmegaConf.load(path)
+    node.pop("defaults", None)
+    return node
 
 
 def flatten(node: dict, prefix: str = "") -> dict[str, Any]:

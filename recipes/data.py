@@ -17,8 +17,6 @@ import torch
 from recipes import datasets
 from recipes.calibration import heldout_split
 
-IN_MEMORY = ("fashion_mnist", "cifar10", "cifar100", "synthetic")
-
 
 @dataclass(frozen=True)
 class DatasetInfo:
@@ -91,15 +89,25 @@ def balanced_subset(labels: torch.Tensor, n: int, num_classes: int, seed: int) -
     return torch.nonzero(rank_in_class < wanted[labels]).squeeze(1)
 
 
-def _load_tensors(cfg, split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    if cfg.name == "fashion_mnist":
-        return datasets.load_fashion_mnist(cfg.root, split, bool(cfg.download))
-    if cfg.name in ("cifar10", "cifar100"):
-        return datasets.load_cifar(cfg.name, cfg.root, split, bool(cfg.download))
+def _synthetic(cfg, split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     n = int(cfg.train_size if split == "train" else cfg.test_size)
     return datasets.make_synthetic(
         int(cfg.num_classes), int(cfg.in_chans), int(cfg.img_size), n, float(cfg.noise), seed, split
     )
+
+
+# dataset.name -> loader(cfg, split, seed) of a dataset held in memory: uint8 (N, C, H, W) images, int64 labels.
+LOADERS = {
+    "fashion_mnist": lambda cfg, split, seed: datasets.load_fashion_mnist(cfg.root, split, bool(cfg.download)),
+    "cifar10": lambda cfg, split, seed: datasets.load_cifar("cifar10", cfg.root, split, bool(cfg.download)),
+    "cifar100": lambda cfg, split, seed: datasets.load_cifar("cifar100", cfg.root, split, bool(cfg.download)),
+    "synthetic": _synthetic,
+}
+IN_MEMORY = tuple(LOADERS)
+
+
+def _load_tensors(cfg, split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return LOADERS[cfg.name](cfg, split, seed)
 
 
 class InMemoryData:
@@ -288,6 +296,11 @@ class FolderData:
 
 
 def build_data(cfg, device: torch.device, seed: int, rank: int = 0, world_size: int = 1):
-    """The data module for `cfg` (a dataset config node): InMemoryData or FolderData."""
-    cls = InMemoryData if cfg.name in IN_MEMORY else FolderData
-    return cls(cfg, device, seed, rank=rank, world_size=world_size)
+    """The data module for `cfg` (a dataset config node) by `dataset.name` (DATA_MODULES)."""
+    if cfg.name not in DATA_MODULES:
+        raise ValueError(f"dataset.name={cfg.name!r} is unknown: choose one of {', '.join(sorted(DATA_MODULES))}")
+    return DATA_MODULES[cfg.name](cfg, device, seed, rank=rank, world_size=world_size)
+
+
+# dataset.name -> data module: the in-memory loaders' datasets, and image folders; recipes.schema declares the keys.
+DATA_MODULES = {**dict.fromkeys(LOADERS, InMemoryData), "imagefolder": FolderData}

@@ -84,6 +84,24 @@ def load_fashion_mnist(root: str | Path, split: str, download: bool = False) -> 
 # --------------------------------------------------------------------------- CIFAR (torchvision's pickles)
 
 
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickles plain containers and numpy arrays only (Python's "restricting globals" recipe): a CIFAR batch
+    file someone replaced cannot run code, since every other class or function a pickle names is refused."""
+
+    ALLOWED = {("numpy", "ndarray"), ("numpy", "dtype")} | {
+        (module, "_reconstruct") for module in ("numpy.core.multiarray", "numpy._core.multiarray")
+    }
+
+    def __init__(self, file, **kwargs):
+        super().__init__(file, **kwargs)
+        self.path = getattr(file, "name", "the file")
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise ValueError(f"{self.path} is not a CIFAR batch file: its pickle asks for {module}.{name}; refused")
+        return super().find_class(module, name)
+
+
 def load_cifar(name: str, root: str | Path, split: str, download: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """CIFAR-10/100 split as (N, 3, 32, 32) uint8 images and (N,) int64 labels, from torchvision's layout.
 
@@ -106,7 +124,7 @@ def load_cifar(name: str, root: str | Path, split: str, download: bool = False) 
     images, labels = [], []
     for f in files:
         with open(folder / f, "rb") as fh:
-            batch = pickle.load(fh, encoding="bytes")
+            batch = _ArrayUnpickler(fh, encoding="bytes").load()
         images.append(np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
         labels.extend(batch[label_key])
     return torch.from_numpy(np.concatenate(images)), torch.tensor(labels, dtype=torch.int64)

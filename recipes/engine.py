@@ -138,18 +138,35 @@ def predict(
     return torch.cat(all_logits), torch.cat(all_labels)
 
 
-def lr_factor(step: int, steps_per_epoch: int, epochs: int, sched, base_lr: float) -> float:
-    """Multiplier of the base lr after `step` optimizer steps: linear warmup, then cosine or step decay.
+def cosine_factor(step: int, *, warmup: int, steps_per_epoch: int, total: int, sched, base_lr: float) -> float:
+    """Cosine decay from 1 to `sched.min_lr / base_lr` (min_lr is absolute) between warmup and the last step."""
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    min_factor = sched.min_lr / base_lr
+    return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
 
-    `sched` is the sched config node: `warmup_epochs`, then for cosine `min_lr` (absolute, reached at the last
-    step), for multistep `milestones` (epochs) and `gamma`. Stepped every iteration so warmup is smooth.
+
+def multistep_factor(step: int, *, warmup: int, steps_per_epoch: int, total: int, sched, base_lr: float) -> float:
+    """`sched.gamma` to the power of the number of `sched.milestones` (epochs) passed."""
+    epoch = step / steps_per_epoch
+    return sched.gamma ** sum(epoch >= m for m in sched.milestones)
+
+
+# sched.name -> the lr multiplier after warmup (same keyword arguments); recipes.schema declares each one's keys.
+SCHEDULES = {"cosine": cosine_factor, "multistep": multistep_factor}
+
+
+def lr_factor(step: int, steps_per_epoch: int, epochs: int, sched, base_lr: float) -> float:
+    """Multiplier of the base lr after `step` optimizer steps: linear warmup, then the schedule `sched.name`.
+
+    `sched` is the sched config node: `warmup_epochs` and the schedule's own keys (SCHEDULES). Stepped every
+    iteration so warmup is smooth.
     """
     warmup = int(sched.warmup_epochs * steps_per_epoch)
     if step < warmup:
         return (step + 1) / warmup
-    if sched.name == "multistep":
-        epoch = step / steps_per_epoch
-        return sched.gamma ** sum(epoch >= m for m in sched.milestones)
-    progress = min(1.0, (step - warmup) / max(1, epochs * steps_per_epoch - warmup))
-    min_factor = sched.min_lr / base_lr
-    return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * progress))
+    if sched.name not in SCHEDULES:
+        raise ValueError(f"sched.name={sched.name!r} is unknown: choose one of {', '.join(sorted(SCHEDULES))}")
+    total = epochs * steps_per_epoch
+    return SCHEDULES[sched.name](
+        step, warmup=warmup, steps_per_epoch=steps_per_epoch, total=total, sched=sched, base_lr=base_lr
+    )

@@ -19,16 +19,15 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from models import build_model
 from recipes import checkpoint as ckpt
 from recipes.calibration import fit_temperature, heldout_split
-from recipes.config import resolve_device, validate
-from recipes.data import IN_MEMORY, build_data, normalise
+from recipes.config import load_option, resolve_device, validate
+from recipes.data import IN_MEMORY, build_data, dataset_info, normalise
 from recipes.engine import StepConfig, predict
 from recipes.metrics import classification_metrics
 from recipes.plots import curve_plot, figure_rgb, reliability_diagram
 from recipes.robustness import adapt_images, noise_images, occlusion_curve, ood_scores
-from recipes.run import step_config
+from recipes.run import build_network, step_config
 from recipes.tracking import write_json
 
 log = logging.getLogger(__name__)
@@ -101,12 +100,7 @@ def load(ckpt_file: Path, cfg: DictConfig) -> tuple[Loaded, dict]:
     run_cfg = run_config(state["config"], cfg)
     device = resolve_device(run_cfg.trainer.device)
     ds = run_cfg.dataset
-    model = build_model(
-        **OmegaConf.to_container(run_cfg.model, resolve=True),
-        num_classes=int(ds.num_classes),
-        in_chans=int(ds.in_chans),
-        img_size=int(ds.img_size),
-    )
+    model = build_network(run_cfg.model, dataset_info(ds))
     ckpt.load_model_weights(model, state, ckpt_file)
     step = step_config(run_cfg, device)
     model = model.to(device, memory_format=torch.channels_last if step.channels_last else torch.preserve_format)
@@ -121,7 +115,7 @@ def ood_dataset_config(name: str, roots: dict) -> DictConfig:
     if not path.is_file():
         known = sorted(p.stem for p in DATASET_CONFIGS.glob("*.yaml"))
         raise ValueError(f"eval.ood_datasets entry {name!r} is unknown: choose from {', '.join(known)}")
-    other = OmegaConf.load(path)
+    other = load_option(path)
     if name in roots:
         other.root = roots[name]
     if OmegaConf.is_missing(other, "root"):
@@ -269,7 +263,7 @@ def build_record(ckpt_file: Path, state: dict, run: Loaded, ts: dict, occ: dict,
         "checkpoint": str(ckpt_file),
         "epoch": int(state.get("epoch", 0)),
         "dataset": run.cfg.dataset.name,
-        "model": run.cfg.model.name,
+        "model": run.cfg.get("model_choice") or run.cfg.model.name,
         **ts["metrics"],
         "temperature": ts["temperature"],
         **{f"{key}_ts": value for key, value in ts["after"].items()},

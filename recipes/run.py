@@ -16,15 +16,14 @@ from augment import METHODS, MixChoice
 from models import build_model
 from recipes import checkpoint as ckpt
 from recipes import distributed
-from recipes.config import changed_settings, resolve_device, validate
-from recipes.data import build_data, dataset_info
+from recipes.config import ConfigError, changed_settings, resolve_device, validate
+from recipes.data import DatasetInfo, build_data, dataset_info
 from recipes.engine import StepConfig, lr_factor, predict, train_one_epoch
 from recipes.metrics import classification_metrics
 from recipes.precision import resolve_precision
 from recipes.tracking import RunTracker, read_summary, write_failure
 
 log = logging.getLogger(__name__)
-RUN_KEYS = ("dataset", "model", "augment", "alpha", "prob", "mode", "seed", "label_smoothing", "experiment")
 
 
 # ----------------------------------------------------------------------------- building blocks
@@ -52,21 +51,45 @@ def build_mixer(
         ]
         return MixChoice(mixers, list(probs), generator=choice_generator or generator)
     if name not in METHODS:
-        raise ValueError(f"augment.name={name!r} is unknown: choose one of {', '.join(sorted(METHODS))} or choice")
+        raise ConfigError(f"augment.name={name!r} is unknown: choose one of {', '.join(sorted(METHODS))} or choice")
+    if name == "none":  # alpha and mode are accepted (one sweep can span the baseline and the mixers), unused
+        kwargs = {"prob": kwargs["prob"]} if kwargs.get("prob") is not None else {}
     return METHODS[name](num_classes=num_classes, generator=generator, **kwargs)
 
 
-def build_optimizer(model: torch.nn.Module, optim: DictConfig) -> torch.optim.Optimizer:
-    """SGD (momentum, Nesterov) or AdamW; weight decay on every parameter, as the CIFAR papers do."""
-    if optim.name == "sgd":
-        return torch.optim.SGD(
-            model.parameters(),
-            lr=optim.lr,
-            momentum=optim.momentum,
-            nesterov=bool(optim.nesterov),
-            weight_decay=optim.weight_decay,
+def build_network(model_cfg: DictConfig, info: DatasetInfo) -> torch.nn.Module:
+    """models.build_model for the model node and the dataset's shape. Its ValueErrors (a depth the architecture
+    cannot have, an img_size that is no multiple of the patch size) are config mistakes: ConfigError."""
+    try:
+        return build_model(
+            **OmegaConf.to_container(model_cfg, resolve=True),
+            num_classes=info.num_classes,
+            in_chans=info.in_chans,
+            img_size=info.img_size,
         )
-    return torch.optim.AdamW(model.parameters(), lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay)
+    except ValueError as err:
+        raise ConfigError(f"model: {err}") from err
+
+
+def _sgd(params, optim: DictConfig) -> torch.optim.Optimizer:
+    return torch.optim.SGD(
+        params, lr=optim.lr, momentum=optim.momentum, nesterov=bool(optim.nesterov), weight_decay=optim.weight_decay
+    )
+
+
+def _adamw(params, optim: DictConfig) -> torch.optim.Optimizer:
+    return torch.optim.AdamW(params, lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay)
+
+
+# optim.name -> builder(parameters, optim node); recipes.schema declares each one's keys.
+OPTIMIZERS = {"sgd": _sgd, "adamw": _adamw}
+
+
+def build_optimizer(model: torch.nn.Module, optim: DictConfig) -> torch.optim.Optimizer:
+    """The optimiser `optim.name` (OPTIMIZERS); weight decay on every parameter, as the CIFAR papers do."""
+    if optim.name not in OPTIMIZERS:
+        raise ConfigError(f"optim.name={optim.name!r} is unknown: choose one of {', '.join(sorted(OPTIMIZERS))}")
+    return OPTIMIZERS[optim.name](model.parameters(), optim)
 
 
 def build_scheduler(optimizer, cfg: DictConfig, steps_per_epoch: int):
@@ -96,11 +119,16 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
 
 
 def run_values(cfg: DictConfig) -> dict:
-    """The run-defining values summary.json carries at its top level (DESIGN.md)."""
-    aug = cfg.augment
+    """The run-defining values summary.json carries at its top level, for sweep tables to group runs by.
+
+    `model` is the configs/model option (`model_choice`, which train.py sets; `model.name` for a config composed
+    without it) and `model_args` the model node's other keys (e.g. {"width": 16}), its defining sizes.
+    """
+    aug, model = cfg.augment, OmegaConf.to_container(cfg.model, resolve=True)
     return {
         "dataset": cfg.dataset.name,
-        "model": cfg.model.name,
+        "model": cfg.get("model_choice") or model["name"],
+        "model_args": {k: v for k, v in model.items() if k != "name"},
         "augment": aug.name,
         "alpha": aug.get("alpha"),
         "prob": aug.get("prob"),
@@ -148,6 +176,11 @@ class Trainer:
         self.dist = distributed.init_from_env(device.type)
         self.device = distributed.local_device(device, self.dist)
         self.batch_size = distributed.global_batch_size(int(cfg.trainer.batch_size), cfg.trainer.batch_scope, self.dist)
+        if self.batch_size < 2 * self.dist.world_size:  # BatchNorm cannot train on one image per process
+            raise ConfigError(
+                f"trainer.batch_size={cfg.trainer.batch_size} gives {self.batch_size // self.dist.world_size} "
+                f"image(s) per process; each of the {self.dist.world_size} processes needs at least 2"
+            )
         distributed.check_setup(self.batch_size, bool(cfg.trainer.sync_bn), self.device, self.dist)
         # cuDNN autotuning picks the fastest conv kernels for our fixed shapes, unless bitwise repeatability is asked
         torch.backends.cudnn.benchmark = not cfg.trainer.deterministic
@@ -159,12 +192,7 @@ class Trainer:
         self.data_gen = torch.Generator(device=self.device)
         self.mixer = build_mixer(cfg.augment, info.num_classes, self.mix_gen, self.choice_gen)
         torch.manual_seed(cfg.seed)
-        self.model = build_model(
-            **OmegaConf.to_container(cfg.model, resolve=True),
-            num_classes=info.num_classes,
-            in_chans=info.in_chans,
-            img_size=info.img_size,
-        ).to(self.device)
+        self.model = build_network(cfg.model, info).to(self.device)
         self.step_cfg = step_config(cfg, self.device)
         if self.dist.is_main:
             log.info("step format: %s", self.step_cfg.precision)
@@ -322,10 +350,12 @@ class Trainer:
             "world_size": self.dist.world_size,
             "global_batch_size": self.batch_size,
             **values,
+            "params": sum(p.numel() for p in self.model.parameters()),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }
         if self.tracker is not None:
-            self.tracker.finish(summary, {k: v for k, v in values.items() if v is not None})
+            hparams = {k: v for k, v in values.items() if isinstance(v, int | float | str)}  # TensorBoard's kinds
+            self.tracker.finish(summary, hparams)
         log.info(
             "done: top-1 %.2f%%  top-5 %.2f%%  ECE %.4f  NLL %.4f  (%d epochs, %.0f s) -> %s",
             100 * summary["top1"],

@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from models import build_model  # noqa: E402
+from recipes.config import load_option  # noqa: E402
 from recipes.data import InMemoryData  # noqa: E402
 from recipes.engine import StepConfig, predict, train_one_epoch  # noqa: E402
 from recipes.precision import resolve_precision  # noqa: E402
@@ -76,7 +77,7 @@ def sync(device: torch.device) -> None:
 
 def make_data(setting: Setting, batch: int, steps: int, device: torch.device) -> InMemoryData:
     """configs/dataset/synthetic.yaml at this size: uint8 images on the device, as CIFAR is in train.py."""
-    cfg = OmegaConf.load(ROOT / "configs" / "dataset" / "synthetic.yaml")
+    cfg = load_option(ROOT / "configs" / "dataset" / "synthetic.yaml")
     cfg.merge_with(
         {
             "img_size": setting.img_size,
@@ -96,7 +97,7 @@ def batches(data: InMemoryData, batch: int, steps: int, generator: torch.Generat
 
 
 def make_mixer(method: str, num_classes: int, device: torch.device):
-    cfg = OmegaConf.load(ROOT / "configs" / "augment" / f"{method}.yaml")
+    cfg = load_option(ROOT / "configs" / "augment" / f"{method}.yaml")
     if method == "cutmix":
         cfg.mode = "elem"  # one box per image: the costliest mode
     return build_mixer(cfg, num_classes, torch.Generator(device=device).manual_seed(0))

@@ -101,7 +101,7 @@ def reliability_inputs(groups: list[Group]) -> dict:
         )
         if path is None:
             continue
-        with np.load(path) as data:
+        with np.load(path, allow_pickle=False) as data:  # arrays only: a pickled object could run code
             logits, labels = data["logits"].astype(np.float64), data["labels"]
         probs = np.exp(logits - logits.max(axis=1, keepdims=True))
         probs /= probs.sum(axis=1, keepdims=True)

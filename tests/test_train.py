@@ -8,6 +8,7 @@ import sys
 import pytest
 import torch
 
+from models.preact_resnet import preact_resnet18
 from recipes import run as run_module
 from recipes.engine import NonFiniteLossError
 from recipes.run import run_training
@@ -35,6 +36,9 @@ def test_run_dir_holds_every_promised_file(fast_cfg, tmp_path):
     summary = run_training(fast_cfg("augment=cutmix", "trainer.epochs=2"), tmp_path)
     assert SUMMARY_KEYS <= set(summary)
     assert summary["augment"] == "cutmix" and summary["alpha"] == 1.0 and summary["epochs"] == 2
+    # without train.py's model_choice, `model` falls back to the builder's name; the sizes still tell nets apart
+    assert summary["model"] == "preact_resnet18" and summary["model_args"] == {"width": 8}
+    assert summary["params"] == sum(w.numel() for w in preact_resnet18(10, 3, 16, width=8).parameters())
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk["top1"] == summary["top1"] and 0 <= on_disk["ece"] <= 1
     lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -86,8 +90,8 @@ def test_killed_run_resumes_to_the_bitwise_same_result(fast_cfg, tmp_path, monke
     resumed = run_training(fast_cfg(*overrides, "resume=true"), tmp_path / "killed")
     for key in ("top1", "top5", "nll", "ece", "brier", "epochs"):
         assert resumed[key] == full[key], key
-    w_full = torch.load(tmp_path / "full/checkpoints/last.pt", weights_only=False)["model"]
-    w_res = torch.load(tmp_path / "killed/checkpoints/last.pt", weights_only=False)["model"]
+    w_full = torch.load(tmp_path / "full/checkpoints/last.pt", weights_only=True)["model"]
+    w_res = torch.load(tmp_path / "killed/checkpoints/last.pt", weights_only=True)["model"]
     assert all(torch.equal(w_full[k], w_res[k]) for k in w_full)
     epochs = [json.loads(x)["epoch"] for x in (tmp_path / "killed/metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2, 3]
@@ -166,7 +170,7 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(fast_
     monkeypatch.setitem(run_module.train_one_epoch.__globals__, "soft_target_loss", loss_turning_nan_in_epoch_2)
     with pytest.raises(NonFiniteLossError, match=r"epoch 2, step 2\b"):
         run_training(fast_cfg("trainer.epochs=3", "trainer.log_every=100"), tmp_path)
-    kept = torch.load(tmp_path / "checkpoints/last.pt", weights_only=False)
+    kept = torch.load(tmp_path / "checkpoints/last.pt", weights_only=True)
     assert kept["epoch"] == 1 and all(torch.isfinite(w).all() for w in kept["model"].values())
     failed = json.loads((tmp_path / "failed.json").read_text())
     assert failed["status"] == "failed" and "NaN" in failed["error"] and failed["epoch"] == 1
@@ -184,6 +188,10 @@ def test_nan_loss_stops_with_epoch_and_step_and_keeps_last_good_checkpoint(fast_
         ("augment=cutmix augment.mode=pixel", "pixel"),
         ("label_smoothing=1.0", "label_smoothing=1.0"),
         ("trainer.batch_scope=per_gpu", "trainer.batch_scope='per_gpu'"),
+        ("trainer.batch_size=1", "trainer.batch_size=1"),  # BatchNorm cannot train on one image
+        ("optim.momentum=2", "optim.momentum=2.0"),
+        ("model.width=0", "model.width=0"),
+        ("+augment.alhpa=1", "augment.alhpa"),
     ],
 )
 def test_bad_values_fail_before_any_data_is_loaded(fast_cfg, tmp_path, monkeypatch, override, bad):
@@ -235,5 +243,6 @@ def test_fashion_mnist_subset_end_to_end_through_train_py(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["dataset"] == "fashion_mnist" and summary["augment"] == "cutmix"
+    assert summary["model"] == "preact_resnet18_w16" and summary["model_args"] == {"width": 8}  # the config option
     assert summary["top1"] > 0.5  # 10 classes: chance is 0.1
     assert (tmp_path / ".hydra" / "config.yaml").is_file()

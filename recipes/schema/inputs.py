@@ -1,0 +1,107 @@
+"""Schemas of the dataset and model groups."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from omegaconf import MISSING
+
+from recipes.schema.rules import Node, ranged
+
+# ----------------------------------------------------------------------------------------------- dataset
+
+
+@dataclass
+class DatasetConfig(Node):
+    """Keys every dataset has. mean/std are per channel, in [0, 1] pixel units."""
+
+    name: str = MISSING
+    root: str | None = MISSING
+    download: bool = MISSING
+    subset: int | None = ranged(ge=1)  # train on the first N training images only
+    num_classes: int = ranged(ge=2)
+    in_chans: int = ranged(ge=1)
+    img_size: int = ranged(ge=1)
+    mean: list[float] = ranged(ge=0.0, le=1.0)
+    std: list[float] = ranged(gt=0.0)
+    hflip: bool = MISSING
+
+    def relation(self, prefix: str) -> str | None:
+        if len(self.mean) != self.in_chans or len(self.std) != self.in_chans:
+            channels = f"need one value per channel (in_chans={self.in_chans})"
+            return f"{prefix}mean={self.mean} and {prefix}std={self.std} {channels}"
+        return None
+
+
+@dataclass
+class InMemoryDatasetConfig(DatasetConfig):
+    """A dataset held as one tensor on the device (recipes.data.InMemoryData)."""
+
+    subset_balanced: bool = False  # true: subset / num_classes images per class, drawn by the seed
+    holdout: float = ranged(ge=0.0, lt=1.0)  # fraction kept out of training for temperature scaling
+    crop_padding: int = ranged(ge=0)
+
+
+@dataclass
+class SyntheticConfig(InMemoryDatasetConfig):
+    train_size: int = ranged(ge=1)
+    test_size: int = ranged(ge=1)
+    noise: float = ranged(ge=0.0)
+
+
+@dataclass
+class ImageFolderConfig(DatasetConfig):
+    """ImageNet-layout folders decoded by DataLoader workers (recipes.data.FolderData)."""
+
+    num_workers: int = ranged(ge=0)
+    val_fraction: float = ranged(0.0, ge=0.0, lt=1.0)
+    in_memory: bool = False
+
+
+# ----------------------------------------------------------------------------------------------- model
+
+
+@dataclass
+class ModelConfig(Node):
+    name: str = MISSING
+
+
+@dataclass
+class PreActResNetConfig(ModelConfig):
+    width: int = ranged(ge=1)
+
+
+@dataclass
+class PyramidNetConfig(ModelConfig):
+    depth: int = ranged(ge=8)  # 9n + 2 with bottlenecks, 6n + 2 without: models.pyramidnet checks the form
+    alpha: int = ranged(ge=0)
+    bottleneck: bool = MISSING
+
+
+@dataclass
+class WideResNetConfig(ModelConfig):
+    depth: int = ranged(ge=10)  # 6n + 4: models.wide_resnet checks the form
+    widen: int = ranged(ge=1)
+    dropout: float = ranged(ge=0.0, lt=1.0)
+
+
+@dataclass
+class TimmCnnConfig(ModelConfig):
+    drop_rate: float = ranged(ge=0.0, lt=1.0)
+    drop_path_rate: float = ranged(ge=0.0, lt=1.0)
+
+
+@dataclass
+class VitConfig(TimmCnnConfig):
+    patch_size: int = ranged(ge=1)  # img_size must be a multiple: models.timm_models checks it
+
+
+@dataclass
+class TimmConfig(ModelConfig):
+    """Any timm architecture by name, optionally with pretrained weights."""
+
+    arch: str = MISSING
+    pretrained: bool = MISSING
+    pretrained_file: str | None = None
+    kwargs: dict[str, Any] = field(default_factory=dict)

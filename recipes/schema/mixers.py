@@ -1,0 +1,89 @@
+"""Schemas of the augment group (the mixers' constructor args, mirrored)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from numbers import Integral
+from typing import Any
+
+from omegaconf import MISSING
+
+from augment._checks import MODES
+from augment.regional import FILLS
+from recipes.schema.rules import Node, one_of, ranged
+
+# ----------------------------------------------------------------------------------------------- augment
+
+
+@dataclass
+class NoMixConfig(Node):
+    """The baseline. alpha and mode do not apply; they are accepted so one sweep can span it and the mixers."""
+
+    name: str = MISSING
+    alpha: float | None = ranged(None, gt=0.0)
+    prob: float | None = ranged(None, ge=0.0, le=1.0)
+    mode: str | None = one_of(MODES, default=None)
+
+
+@dataclass
+class PairMixConfig(Node):
+    """Mixup's keys, shared by the mixers that draw lambda ~ Beta(alpha, alpha) per batch, pair or sample."""
+
+    name: str = MISSING
+    alpha: float = ranged(gt=0.0)
+    prob: float = ranged(ge=0.0, le=1.0)
+    mode: str = one_of(MODES)
+
+
+@dataclass
+class CutMixConfig(PairMixConfig):
+    min_ratio: float | None = ranged(None, ge=0.0, le=1.0)  # with max_ratio: box side ratios uniform in [min, max]
+    max_ratio: float | None = ranged(None, ge=0.0, le=1.0)
+
+    def relation(self, prefix: str) -> str | None:
+        low, high = self.min_ratio, self.max_ratio
+        if (low is None) != (high is None) or (low is not None and low > high):
+            return f"{prefix}min_ratio={low} and {prefix}max_ratio={high}: give both, min <= max, or neither"
+        return None
+
+
+@dataclass
+class FMixConfig(PairMixConfig):
+    decay_power: float = ranged(gt=0.0)
+    max_soft: float = ranged(ge=0.0, le=1.0)
+
+
+@dataclass
+class RicapConfig(PairMixConfig):
+    mode: str = one_of(("batch", "elem"))  # four crops, not pairs
+
+
+@dataclass
+class CutoutConfig(Node):
+    name: str = MISSING
+    size: Any = MISSING  # an int >= 1 (pixels) or a float in (0, 1] (a fraction of the side): see relation
+    holes: int = ranged(ge=1)
+    fill: str = one_of(FILLS)
+    prob: float = ranged(ge=0.0, le=1.0)
+
+    def relation(self, prefix: str) -> str | None:
+        size = self.size
+        pixels = isinstance(size, Integral) and not isinstance(size, bool) and size >= 1
+        fraction = isinstance(size, float) and 0.0 < size <= 1.0
+        if not (pixels or fraction):
+            return f"{prefix}size={size!r} is invalid: it must be an int >= 1 (pixels) or a float in (0, 1]"
+        return None
+
+
+@dataclass
+class MixChoiceConfig(Node):
+    """One of several mixers per batch: methods maps a mixer name to its args (checked against its schema)."""
+
+    name: str = MISSING
+    methods: dict[str, Any] = MISSING
+    probs: list[float] = ranged(ge=0.0, le=1.0)
+
+    def relation(self, prefix: str) -> str | None:
+        if len(self.probs) != len(self.methods):
+            return f"{prefix}probs={self.probs} needs one probability per method ({', '.join(self.methods)})"
+        return None
