@@ -19,7 +19,7 @@ import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from models import build_model
+from models import build_model, without_pretrained
 from recipes import checkpoint as ckpt
 from recipes.calibration import fit_temperature, heldout_split
 from recipes.config import resolve_device, validate
@@ -102,7 +102,7 @@ def load(ckpt_file: Path, cfg: DictConfig) -> tuple[Loaded, dict]:
     device = resolve_device(run_cfg.trainer.device)
     ds = run_cfg.dataset
     model = build_model(
-        **OmegaConf.to_container(run_cfg.model, resolve=True),
+        **without_pretrained(OmegaConf.to_container(run_cfg.model, resolve=True)),  # the checkpoint's weights follow
         num_classes=int(ds.num_classes),
         in_chans=int(ds.in_chans),
         img_size=int(ds.img_size),

@@ -13,7 +13,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from augment import METHODS, MixChoice
-from models import build_model
+from models import build_model, weights_source, without_pretrained
 from recipes import checkpoint as ckpt
 from recipes import distributed
 from recipes.config import changed_settings, resolve_device, validate
@@ -159,8 +159,11 @@ class Trainer:
         self.data_gen = torch.Generator(device=self.device)
         self.mixer = build_mixer(cfg.augment, info.num_classes, self.mix_gen, self.choice_gen)
         torch.manual_seed(cfg.seed)
+        model_cfg = OmegaConf.to_container(cfg.model, resolve=True)
+        self.weights = weights_source(**model_cfg)  # the weights this run started from, for summary.json
+        resume_from = self._resume_source()
         self.model = build_model(
-            **OmegaConf.to_container(cfg.model, resolve=True),
+            **(without_pretrained(model_cfg) if resume_from else model_cfg),  # a checkpoint's weights replace them
             num_classes=info.num_classes,
             in_chans=info.in_chans,
             img_size=info.img_size,
@@ -170,7 +173,7 @@ class Trainer:
             log.info("step format: %s", self.step_cfg.precision)
         if self.step_cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        state = self._checkpoint_to_resume()
+        state = self._checkpoint_to_resume(resume_from)
         self.data = build_data(cfg.dataset, self.device, int(cfg.seed), self.dist.rank, self.dist.world_size)
         self.steps_per_epoch = self.data.steps_per_epoch(self.batch_size)
         if self.steps_per_epoch == 0:
@@ -187,13 +190,15 @@ class Trainer:
         self.train_model = self._wrap_model()
         self.tracker = RunTracker(run_dir, self.epoch, self.epoch * self.steps_per_epoch) if self.dist.is_main else None
 
-    def _checkpoint_to_resume(self) -> dict | None:
+    def _resume_source(self):
+        """The checkpoint this run continues from (ckpt_path, or with resume=true its own last.pt), or None."""
         own = self.run_dir / "checkpoints" / "last.pt"
         if self.cfg.ckpt_path:
-            source = self.cfg.ckpt_path
-        elif self.cfg.resume and own.is_file():
-            source = own
-        else:
+            return self.cfg.ckpt_path
+        return own if self.cfg.resume and own.is_file() else None
+
+    def _checkpoint_to_resume(self, source) -> dict | None:
+        if source is None:
             return None
         state = ckpt.load_checkpoint(source)
         ckpt.load_model_weights(self.model, state, source)
@@ -321,6 +326,7 @@ class Trainer:
             "img_per_s": last["img_per_s"],
             "world_size": self.dist.world_size,
             "global_batch_size": self.batch_size,
+            "pretrained": self.weights,
             **values,
             "config": OmegaConf.to_container(self.cfg, resolve=True),
         }

@@ -24,6 +24,7 @@ LIGHT_KWARGS = {
     "pyramidnet": {"depth": 11, "alpha": 12, "bottleneck": True},
     "resnet18": {},
     "resnet50": {},
+    "timm": {"arch": "test_resnet"},
     "vit_small": {"patch_size": 4},
     "vit_tiny": {"patch_size": 4},
     "wrn": {"depth": 10, "widen": 1, "dropout": 0.1},
@@ -57,6 +58,9 @@ def test_every_config_file_builds_a_working_model(config):
     """The recipe's call: build_model(**cfg.model, num_classes=..., in_chans=..., img_size=...)."""
     cfg = OmegaConf.load(CONFIG_DIR / config)
     assert cfg.name in MODEL_NAMES
+    if cfg.name == "timm":
+        assert OmegaConf.is_missing(cfg, "arch")  # the user names the architecture
+        cfg.arch = "test_resnet"
     model = build_model(**cfg, num_classes=10, in_chans=3, img_size=32).eval()
     with torch.no_grad():
         logits = model(torch.randn(2, 3, 32, 32))
@@ -130,7 +134,7 @@ def test_model_kwargs_lists_each_models_settings():
 # ---------------------------------------------------------------------------------------------- timm offline
 
 
-@pytest.mark.parametrize("name", ["resnet18", "efficientnet_b0", "vit_tiny"])
+@pytest.mark.parametrize("name", ["resnet18", "efficientnet_b0", "vit_tiny", "timm"])
 def test_timm_models_never_use_the_network(name, monkeypatch):
     calls = []
     real_create = timm.create_model
