@@ -1,61 +1,151 @@
-"""ImageNet-style models from timm, always randomly initialised (pretrained=False: nothing is downloaded).
+"""ImageNet-style models from timm: any architecture by name, optionally starting from pretrained weights.
 
-The CNNs keep timm's ImageNet stem, which downsamples 4x (resnet) or 2x (efficientnet) before the first
-stage; on 28-32 px images that leaves 1x1 feature maps at the end. That is accepted on purpose: the papers'
-small-image results use the CIFAR-style nets in this package (preact_resnet18, wrn, pyramidnet) instead.
+`timm_model` builds whatever `timm.list_models()` knows, with the dataset's num_classes and in_chans and, for the
+architectures whose input size is fixed at build time (ViTs, Swin, MLP-Mixer, ...: timm's `fixed_input_size`), its
+img_size. Pretrained weights load the way timm loads them (`timm.create_model(pretrained=True)`): the classifier is
+re-initialised when num_classes differs from the weights', the stem is adapted to in_chans (timm's
+`adapt_input_conv`) and a ViT's position embedding is resampled to img_size. `pretrained_file` gives timm a local
+file instead of its hub (`pretrained_cfg_overlay=dict(file=...)`), so nothing is downloaded.
+
+The named presets (resnet18, resnet50, efficientnet_b0, vit_tiny, vit_small) are fixed timm architectures, always
+randomly initialised. The CNNs keep timm's ImageNet stem, which downsamples 4x (resnet) or 2x (efficientnet) before
+the first stage; on 28-32 px images that leaves 1x1 feature maps at the end. That is accepted on purpose: the
+papers' small-image results use the CIFAR-style nets in this package (preact_resnet18, wrn, pyramidnet) instead.
 """
 
+import difflib
+import hashlib
+from pathlib import Path
+
 import timm
+from timm.models import get_pretrained_cfg, split_model_name_tag
 from torch import nn
 
 from models.common import check_fraction, check_int
 
+WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
+# Set by timm_model itself (from the dataset or its own arguments), so refused in `kwargs`.
+RESERVED_KWARGS = ("num_classes", "in_chans", "img_size", "pretrained", "pretrained_cfg", "pretrained_cfg_overlay")
 
-def _create(timm_name: str, num_classes: int, in_chans: int, **kwargs) -> nn.Module:
-    """timm.create_model with pretrained=False fixed, so no weights are ever fetched."""
-    return timm.create_model(timm_name, pretrained=False, num_classes=num_classes, in_chans=in_chans, **kwargs)
+
+def check_arch(arch) -> str:
+    """Return `arch` ("name" or "name.tag") if timm knows it, else raise ValueError with timm's closest names."""
+    if not isinstance(arch, str) or not arch:
+        raise ValueError(f"arch must be a timm model name (timm.list_models()), got {arch!r}")
+    name, tag = split_model_name_tag(arch)
+    if not timm.is_model(name):
+        close = difflib.get_close_matches(name, timm.list_models(), n=5, cutoff=0.6)
+        hint = f"closest timm names: {', '.join(close)}" if close else "see timm.list_models()"
+        raise ValueError(f"arch={arch!r} is not a timm architecture; {hint}")
+    if tag and arch not in timm.list_pretrained(f"{name}.*"):
+        tags = ", ".join(timm.list_pretrained(f"{name}.*")) or "none"
+        raise ValueError(f"arch={arch!r}: timm has no weights tagged {tag!r} for {name}; it has: {tags}")
+    return arch
 
 
-def _cnn(timm_name: str, num_classes: int, in_chans: int, drop_rate, drop_path_rate) -> nn.Module:
-    """A timm CNN with classifier dropout `drop_rate` and stochastic depth `drop_path_rate`."""
-    return _create(
-        timm_name,
-        num_classes,
-        in_chans,
-        drop_rate=check_fraction("drop_rate", drop_rate),
-        drop_path_rate=check_fraction("drop_path_rate", drop_path_rate),
-    )
+def check_weights_file(path) -> Path:
+    """Return `path` as a Path if it is an existing .safetensors / .pth / .pt / .bin file, else raise ValueError."""
+    file = Path(str(path)).expanduser()
+    if file.suffix not in WEIGHT_SUFFIXES:
+        raise ValueError(f"pretrained_file={str(path)!r} must end in one of {', '.join(WEIGHT_SUFFIXES)}")
+    if not file.is_file():
+        raise ValueError(f"pretrained_file={str(path)!r} does not exist or is not a file")
+    return file
+
+
+def _check_bool(name: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be true or false, got {value!r}")
+    return value
+
+
+def _create(arch: str, num_classes: int, in_chans: int, **kwargs) -> nn.Module:
+    """timm.create_model; a keyword the architecture does not take becomes a ValueError naming it."""
+    try:
+        return timm.create_model(arch, num_classes=num_classes, in_chans=in_chans, **kwargs)
+    except TypeError as err:
+        raise ValueError(f"timm model {arch!r} rejected its arguments: {err}") from err
+
+
+def timm_model(
+    num_classes: int,
+    in_chans: int,
+    img_size: int,
+    arch: str,
+    pretrained: bool = False,
+    pretrained_file: str | None = None,
+    kwargs: dict | None = None,
+) -> nn.Module:
+    """Any timm architecture `arch` ("convnext_atto", or "name.tag" for one set of pretrained weights).
+
+    pretrained=True loads timm's weights from its hub (the only case that uses the network); `pretrained_file`
+    loads the same from a local .safetensors / .pth file instead (it implies pretrained). `kwargs` pass through to
+    timm.create_model (e.g. drop_path_rate=0.1). img_size is passed only where the architecture fixes its input
+    size at build time (timm's pretrained_cfg.fixed_input_size); the others pool globally and take any size.
+    """
+    arch = check_arch(arch)
+    extra = dict(kwargs or {})
+    reserved = sorted(set(extra) & set(RESERVED_KWARGS))
+    if reserved:
+        raise ValueError(f"kwargs may not set {reserved}: they come from the dataset and the model's own keys")
+    if get_pretrained_cfg(arch).fixed_input_size:
+        extra["img_size"] = img_size
+    if pretrained_file is not None:
+        overlay = {"file": str(check_weights_file(pretrained_file))}
+        return _create(arch, num_classes, in_chans, pretrained=True, pretrained_cfg_overlay=overlay, **extra)
+    return _create(arch, num_classes, in_chans, pretrained=_check_bool("pretrained", pretrained), **extra)
+
+
+def timm_weights_source(arch: str, pretrained: bool = False, pretrained_file: str | None = None, **_) -> str:
+    """Which weights a timm_model starts from: "file:<path> sha256:<hex>", "timm:<name>.<tag>" or "random"."""
+    if pretrained_file is not None:
+        file = Path(str(pretrained_file)).expanduser().resolve()
+        digest = hashlib.sha256(file.read_bytes()).hexdigest() if file.is_file() else "unavailable (file missing)"
+        return f"file:{file} sha256:{digest}"
+    if pretrained:
+        cfg = get_pretrained_cfg(check_arch(arch))
+        return f"timm:{cfg.architecture}.{cfg.tag}"
+    return "random"
+
+
+# ------------------------------------------------------------------------------------------- the named presets
+
+
+def _cnn(arch: str, num_classes: int, in_chans: int, img_size: int, drop_rate, drop_path_rate) -> nn.Module:
+    """A timm CNN with classifier dropout `drop_rate` and stochastic depth `drop_path_rate`, random weights."""
+    rates = {
+        "drop_rate": check_fraction("drop_rate", drop_rate),
+        "drop_path_rate": check_fraction("drop_path_rate", drop_path_rate),
+    }
+    return timm_model(num_classes, in_chans, img_size, arch, pretrained=False, kwargs=rates)
 
 
 def resnet18(num_classes: int, in_chans: int, img_size: int, drop_rate=0.0, drop_path_rate=0.0) -> nn.Module:
     """timm ResNet-18 (ImageNet stem); img_size is not needed (global pooling)."""
-    return _cnn("resnet18", num_classes, in_chans, drop_rate, drop_path_rate)
+    return _cnn("resnet18", num_classes, in_chans, img_size, drop_rate, drop_path_rate)
 
 
 def resnet50(num_classes: int, in_chans: int, img_size: int, drop_rate=0.0, drop_path_rate=0.0) -> nn.Module:
     """timm ResNet-50 (ImageNet stem); the CutMix paper's ImageNet model."""
-    return _cnn("resnet50", num_classes, in_chans, drop_rate, drop_path_rate)
+    return _cnn("resnet50", num_classes, in_chans, img_size, drop_rate, drop_path_rate)
 
 
 def efficientnet_b0(num_classes: int, in_chans: int, img_size: int, drop_rate=0.0, drop_path_rate=0.0) -> nn.Module:
     """timm EfficientNet-B0 (ImageNet stem)."""
-    return _cnn("efficientnet_b0", num_classes, in_chans, drop_rate, drop_path_rate)
+    return _cnn("efficientnet_b0", num_classes, in_chans, img_size, drop_rate, drop_path_rate)
 
 
-def _vit(timm_name, num_classes, in_chans, img_size, patch_size, drop_rate, drop_path_rate) -> nn.Module:
-    """A timm ViT resized to img_size with patch_size; the image must split into whole patches."""
+def _vit(arch, num_classes, in_chans, img_size, patch_size, drop_rate, drop_path_rate) -> nn.Module:
+    """A timm ViT resized to img_size with patch_size, random weights; the image must split into whole patches."""
     check_int("patch_size", patch_size)
     if img_size % patch_size != 0:
         raise ValueError(f"img_size={img_size} is not a multiple of patch_size={patch_size!r}")
-    return _create(
-        timm_name,
-        num_classes,
-        in_chans,
-        img_size=img_size,
-        patch_size=patch_size,
-        drop_rate=check_fraction("drop_rate", drop_rate),
-        drop_path_rate=check_fraction("drop_path_rate", drop_path_rate),
-    )
+    settings = {
+        "patch_size": patch_size,
+        "drop_rate": check_fraction("drop_rate", drop_rate),
+        "drop_path_rate": check_fraction("drop_path_rate", drop_path_rate),
+    }
+    return timm_model(num_classes, in_chans, img_size, arch, pretrained=False, kwargs=settings)
 
 
 def vit_tiny(

@@ -1,9 +1,10 @@
 """Batches on the training device: the in-memory fast path and the image-folder path.
 
-Small datasets (Fashion-MNIST, CIFAR, synthetic) live as one uint8 tensor on the training device; shuffling,
-crop-with-padding and flips run batched there, with no worker processes. Image folders (ImageNet layout) decode in
-DataLoader workers. Both paths yield *normalised float* images and int64 labels on the device, so mixing (which comes
-next, in the engine) never sees where the batch came from.
+Small datasets (Fashion-MNIST, CIFAR, synthetic, and an image folder with dataset.in_memory=true) live as one uint8
+tensor on the training device; shuffling, crop-with-padding (a folder: random-resized crop) and flips run batched
+there, with no worker processes. Other image folders decode in DataLoader workers every epoch. Both paths yield
+*normalised float* images and int64 labels on the device, so mixing (which comes next, in the engine) never sees
+where the batch came from.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from recipes import datasets
+from recipes import datasets, folder
 from recipes.calibration import heldout_split
 
 
@@ -61,10 +62,26 @@ def random_crop_flip(images: torch.Tensor, padding: int, hflip: bool, generator:
         rows = (dy + torch.arange(h, device=dev))[:, None, :, None].expand(b, c, h, w + 2 * padding)
         cols = (dx + torch.arange(w, device=dev))[:, None, None, :].expand(b, c, h, w)
         images = padded.gather(2, rows).gather(3, cols)
-    if hflip:
-        flip = torch.rand(b, generator=generator, device=gen_dev).to(dev) < 0.5
-        images = torch.where(flip[:, None, None, None], images.flip(3), images)
-    return images
+    return random_hflip(images, hflip, generator)
+
+
+def random_hflip(images: torch.Tensor, hflip: bool, generator: torch.Generator) -> torch.Tensor:
+    """Each image of the batch mirrored left-right with probability 1/2 (drawn from `generator`) if `hflip`."""
+    if not hflip:
+        return images
+    flip = torch.rand(len(images), generator=generator, device=generator.device).to(images.device) < 0.5
+    return torch.where(flip[:, None, None, None], images.flip(3), images)
+
+
+def _load_splits(cfg, seed: int) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+    """(train images, labels), (test images, labels) as uint8 / int64 tensors; a folder is decoded here, once."""
+    if cfg.name == "imagefolder":
+        split = folder.split_folder(cfg.root, num_classes=int(cfg.num_classes), val_fraction=float(cfg.val_fraction))
+        size, chans, workers = folder.stored_size(int(cfg.img_size)), int(cfg.in_chans), int(cfg.num_workers)
+        return tuple(
+            folder.decode_all(s, size=size, in_chans=chans, num_workers=workers) for s in (split.train, split.test)
+        )
+    return LOADERS[cfg.name](cfg, "train", seed), LOADERS[cfg.name](cfg, "test", seed)
 
 
 def balanced_subset(labels: torch.Tensor, n: int, num_classes: int, seed: int) -> torch.Tensor:
@@ -106,18 +123,16 @@ LOADERS = {
 IN_MEMORY = tuple(LOADERS)
 
 
-def _load_tensors(cfg, split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
-    return LOADERS[cfg.name](cfg, split, seed)
-
-
 class InMemoryData:
     """A whole small dataset as uint8 tensors on `device`; batches come out normalised, on the device.
 
     Training batches: a fresh permutation each epoch (from the caller's generator), crop-with-padding and flips
-    batched on the device. The last partial batch is kept, except a single leftover sample (BatchNorm cannot train
-    on one). `subset=N` keeps the first N training images (with `subset_balanced`, N / num_classes per class drawn
-    by the seed); `holdout` (a fraction, default 0) of them, chosen by the
-    seed, is removed from training and served by `eval_batches("holdout")` (temperature scaling fits there).
+    batched on the device. An image folder (dataset.in_memory=true) is stored at folder.stored_size(img_size) px
+    square; training takes a random-resized crop to img_size and a flip, evaluation the centre img_size crop.
+    The last partial batch is kept, except a single leftover sample (BatchNorm cannot train on one). `subset=N`
+    keeps the first N training images (with `subset_balanced`, N / num_classes per class drawn by the seed);
+    `holdout` (a fraction, default 0) of them, chosen by the seed, is removed from training and served by
+    `eval_batches("holdout")` (temperature scaling fits there).
     With `world_size > 1` each rank trains on its own equal share of every global batch and evaluates every
     world_size-th test image.
     """
@@ -126,8 +141,8 @@ class InMemoryData:
         self.info = dataset_info(cfg)
         self.device, self.rank, self.world_size = device, rank, world_size
         self.padding, self.hflip = int(cfg.get("crop_padding", 0)), bool(cfg.get("hflip", False))
-        train_x, train_y = _load_tensors(cfg, "train", seed)
-        test_x, test_y = _load_tensors(cfg, "test", seed)
+        self.resized_crop = cfg.name == "imagefolder"
+        (train_x, train_y), (test_x, test_y) = _load_splits(cfg, seed)
         if cfg.subset is not None:
             chosen = slice(int(cfg.subset))
             if cfg.get("subset_balanced", False):
@@ -148,7 +163,8 @@ class InMemoryData:
         self._check_shape(train_x)
 
     def _check_shape(self, images: torch.Tensor) -> None:
-        expected = (self.info.in_chans, self.info.img_size, self.info.img_size)
+        side = folder.stored_size(self.info.img_size) if self.resized_crop else self.info.img_size
+        expected = (self.info.in_chans, side, side)
         if tuple(images.shape[1:]) != expected:
             raise ValueError(f"dataset {self.info.name}: images are {tuple(images.shape[1:])}, config says {expected}")
 
@@ -173,9 +189,15 @@ class InMemoryData:
             per_rank = len(idx) // self.world_size
             if per_rank < 2:
                 break
-            x = random_crop_flip(images[idx], self.padding, self.hflip, generator)
+            x = self._augment(images[idx], generator)
             mine = slice(self.rank * per_rank, (self.rank + 1) * per_rank)
             yield normalise(x[mine], self._mean, self._std), labels[idx[mine]]
+
+    def _augment(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.resized_crop:
+            crops = folder.random_resized_crop(images, self.info.img_size, generator=generator)
+            return random_hflip(crops, self.hflip, generator)
+        return random_crop_flip(images, self.padding, self.hflip, generator)
 
     def eval_batches(self, split: str = "test", batch_size: int = 256) -> Iterator[tuple[torch.Tensor, ...]]:
         """Un-augmented batches of `split` ("test", "train" or "holdout") in a fixed order."""
@@ -186,10 +208,9 @@ class InMemoryData:
         if self.world_size > 1:  # each rank evaluates every world_size-th sample; the engine gathers them
             images, labels = images[self.rank :: self.world_size], labels[self.rank :: self.world_size]
         for start in range(0, len(labels), batch_size):
-            yield (
-                normalise(images[start : start + batch_size], self._mean, self._std),
-                labels[start : start + batch_size],
-            )
+            batch = images[start : start + batch_size]
+            batch = folder.center_crop(batch, self.info.img_size) if self.resized_crop else batch
+            yield normalise(batch, self._mean, self._std), labels[start : start + batch_size]
 
     def denormalise(self, images: torch.Tensor) -> torch.Tensor:
         """Normalised float images back to [0, 1] (for pictures of a batch)."""
@@ -197,14 +218,13 @@ class InMemoryData:
 
 
 class FolderData:
-    """ImageNet-layout folders (<root>/train/<class>/…, <root>/val/<class>/…) decoded by DataLoader workers.
+    """An image folder (recipes.folder's layouts and split) decoded by DataLoader workers every epoch.
 
     Workers produce uint8 tensors (RandomResizedCrop + flip for training, resize + centre crop for evaluation);
     normalisation runs on the device after the transfer, as in the in-memory path.
     """
 
     def __init__(self, cfg, device: torch.device, seed: int, rank: int = 0, world_size: int = 1):
-        from torchvision import datasets as tv_datasets
         from torchvision.transforms import v2
 
         self.info = dataset_info(cfg)
@@ -219,30 +239,16 @@ class FolderData:
             ]
         )
         test_tf = v2.Compose(
-            [v2.Resize(int(round(size / 0.875)), antialias=True), v2.CenterCrop(size), v2.PILToTensor()]
+            [v2.Resize(folder.stored_size(size), antialias=True), v2.CenterCrop(size), v2.PILToTensor()]
         )
-        self._train = tv_datasets.ImageFolder(f"{cfg.root}/train", transform=train_tf)
-        self._test = tv_datasets.ImageFolder(f"{cfg.root}/val", transform=test_tf)
-        self._check_classes(cfg.root)
+        split = folder.split_folder(cfg.root, num_classes=self.info.num_classes, val_fraction=float(cfg.val_fraction))
+        mode = "L" if self.info.in_chans == 1 else "RGB"
+        self._train = folder.ImageFiles(split.train, train_tf, mode)
+        self._test = folder.ImageFiles(split.test, test_tf, mode)
         if cfg.subset is not None:
             self._train = torch.utils.data.Subset(self._train, range(int(cfg.subset)))
         self._mean = torch.tensor(self.info.mean, device=device).view(1, -1, 1, 1)
         self._std = torch.tensor(self.info.std, device=device).view(1, -1, 1, 1)
-
-    def _check_classes(self, root) -> None:
-        """Labels are class-folder indices in sorted order: train/ and val/ must hold the same class folders,
-        as many as dataset.num_classes, or every label would silently mean another class (or be out of range)."""
-        classes = self._train.classes
-        if len(classes) != self.info.num_classes:
-            raise ValueError(
-                f"{root}/train has {len(classes)} class folders but dataset.num_classes="
-                f"{self.info.num_classes}: pass dataset.num_classes={len(classes)}"
-            )
-        if self._test.classes != classes:
-            differ = sorted(set(classes) ^ set(self._test.classes))[:3]
-            raise ValueError(
-                f"{root}/train and {root}/val hold different class folders (e.g. {differ}): labels would not match"
-            )
 
     @property
     def num_train(self) -> int:
@@ -285,7 +291,7 @@ class FolderData:
 
     def eval_batches(self, split: str = "test", batch_size: int = 256):
         if split != "test":
-            raise ValueError(f"imagefolder serves only the 'test' (val/) split for evaluation, not {split!r}")
+            raise ValueError(f"imagefolder serves only the 'test' (validation) split for evaluation, not {split!r}")
         test = self._test
         if self.world_size > 1:  # every world_size-th image per rank, as in the in-memory path; the engine gathers
             test = torch.utils.data.Subset(test, range(self.rank, len(test), self.world_size))
@@ -296,10 +302,12 @@ class FolderData:
 
 
 def build_data(cfg, device: torch.device, seed: int, rank: int = 0, world_size: int = 1):
-    """The data module for `cfg` (a dataset config node) by `dataset.name` (DATA_MODULES)."""
+    """The data module for `cfg` (a dataset config node) by `dataset.name` (DATA_MODULES); an image folder with
+    dataset.in_memory=true is held in memory like the small datasets."""
     if cfg.name not in DATA_MODULES:
         raise ValueError(f"dataset.name={cfg.name!r} is unknown: choose one of {', '.join(sorted(DATA_MODULES))}")
-    return DATA_MODULES[cfg.name](cfg, device, seed, rank=rank, world_size=world_size)
+    module = InMemoryData if cfg.get("in_memory", False) else DATA_MODULES[cfg.name]
+    return module(cfg, device, seed, rank=rank, world_size=world_size)
 
 
 # dataset.name -> data module: the in-memory loaders' datasets, and image folders; recipes.schema declares the keys.

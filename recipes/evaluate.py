@@ -100,7 +100,7 @@ def load(ckpt_file: Path, cfg: DictConfig) -> tuple[Loaded, dict]:
     run_cfg = run_config(state["config"], cfg)
     device = resolve_device(run_cfg.trainer.device)
     ds = run_cfg.dataset
-    model = build_network(run_cfg.model, dataset_info(ds))
+    model = build_network(run_cfg.model, dataset_info(ds), pretrained=False)  # the checkpoint's weights follow
     ckpt.load_model_weights(model, state, ckpt_file)
     step = step_config(run_cfg, device)
     model = model.to(device, memory_format=torch.channels_last if step.channels_last else torch.preserve_format)

@@ -13,7 +13,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from augment import METHODS, MixChoice
-from models import build_model
+from models import build_model, weights_source, without_pretrained
 from recipes import checkpoint as ckpt
 from recipes import distributed
 from recipes.config import ConfigError, changed_settings, resolve_device, validate
@@ -57,12 +57,14 @@ def build_mixer(
     return METHODS[name](num_classes=num_classes, generator=generator, **kwargs)
 
 
-def build_network(model_cfg: DictConfig, info: DatasetInfo) -> torch.nn.Module:
-    """models.build_model for the model node and the dataset's shape. Its ValueErrors (a depth the architecture
+def build_network(model_cfg: DictConfig, info: DatasetInfo, *, pretrained: bool = True) -> torch.nn.Module:
+    """models.build_model for the model node and the dataset's shape; pretrained=False leaves out pretrained
+    weights (for a model whose weights a checkpoint replaces). Its ValueErrors (a depth the architecture
     cannot have, an img_size that is no multiple of the patch size) are config mistakes: ConfigError."""
+    model_kwargs = OmegaConf.to_container(model_cfg, resolve=True)
     try:
         return build_model(
-            **OmegaConf.to_container(model_cfg, resolve=True),
+            **(model_kwargs if pretrained else without_pretrained(model_kwargs)),
             num_classes=info.num_classes,
             in_chans=info.in_chans,
             img_size=info.img_size,
@@ -192,13 +194,16 @@ class Trainer:
         self.data_gen = torch.Generator(device=self.device)
         self.mixer = build_mixer(cfg.augment, info.num_classes, self.mix_gen, self.choice_gen)
         torch.manual_seed(cfg.seed)
-        self.model = build_network(cfg.model, info).to(self.device)
+        self.weights = weights_source(**OmegaConf.to_container(cfg.model, resolve=True))  # for summary.json
+        resume_from = self._resume_source()
+        # a checkpoint's weights replace pretrained ones, so a resumed run needs neither the hub nor the file
+        self.model = build_network(cfg.model, info, pretrained=not resume_from).to(self.device)
         self.step_cfg = step_config(cfg, self.device)
         if self.dist.is_main:
             log.info("step format: %s", self.step_cfg.precision)
         if self.step_cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        state = self._checkpoint_to_resume()
+        state = self._checkpoint_to_resume(resume_from)
         self.data = build_data(cfg.dataset, self.device, int(cfg.seed), self.dist.rank, self.dist.world_size)
         self.steps_per_epoch = self.data.steps_per_epoch(self.batch_size)
         if self.steps_per_epoch == 0:
@@ -215,13 +220,15 @@ class Trainer:
         self.train_model = self._wrap_model()
         self.tracker = RunTracker(run_dir, self.epoch, self.epoch * self.steps_per_epoch) if self.dist.is_main else None
 
-    def _checkpoint_to_resume(self) -> dict | None:
+    def _resume_source(self):
+        """The checkpoint this run continues from (ckpt_path, or with resume=true its own last.pt), or None."""
         own = self.run_dir / "checkpoints" / "last.pt"
         if self.cfg.ckpt_path:
-            source = self.cfg.ckpt_path
-        elif self.cfg.resume and own.is_file():
-            source = own
-        else:
+            return self.cfg.ckpt_path
+        return own if self.cfg.resume and own.is_file() else None
+
+    def _checkpoint_to_resume(self, source) -> dict | None:
+        if source is None:
             return None
         state = ckpt.load_checkpoint(source)
         ckpt.load_model_weights(self.model, state, source)
@@ -349,6 +356,7 @@ class Trainer:
             "img_per_s": last["img_per_s"],
             "world_size": self.dist.world_size,
             "global_batch_size": self.batch_size,
+            "pretrained": self.weights,
             **values,
             "params": sum(p.numel() for p in self.model.parameters()),
             "config": OmegaConf.to_container(self.cfg, resolve=True),

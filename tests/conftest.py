@@ -56,3 +56,17 @@ def write_image_folder(root: Path, per_class: dict[str, list[int]], size: int = 
                 pixels = torch.rand(size, size, 3, generator=g) * 128 + 127 * k / max(1, len(counts) - 1)
                 Image.fromarray(pixels.to(torch.uint8).numpy()).save(root / split / f"class{k}" / f"{i}.png")
     return root
+
+
+def write_class_folder(root: Path, counts: list[int], size: int = 16, suffix: str = ".jpg") -> Path:
+    """A folder as users have one: root/class<k>/<i><suffix>, counts[k] random RGB images of `size` px, class k
+    brighter than class k - 1. Returns root."""
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(1)
+    for k, count in enumerate(counts):
+        (root / f"class{k}").mkdir(parents=True)
+        for i in range(count):
+            pixels = torch.rand(size, size, 3, generator=g) * 128 + 127 * k / max(1, len(counts) - 1)
+            Image.fromarray(pixels.to(torch.uint8).numpy()).save(root / f"class{k}" / f"{i}{suffix}")
+    return root

@@ -17,6 +17,8 @@ MODELS = sorted(p.stem for p in (CONFIGS / "model").glob("*.yaml"))
 AUGMENTS = sorted(p.stem for p in (CONFIGS / "augment").glob("*.yaml"))
 # Small image sizes keep the biggest nets fast on CPU; the real sizes compose in the other tests.
 SMALL = {"imagefolder": ["dataset.root=/nonexistent", "dataset.img_size=32"]}
+# model=timm requires model.arch; timm's smallest test net stands in for the user's choice.
+REQUIRED = {"timm": ["model.arch=test_resnet"]}
 
 
 def test_groups_hold_what_the_docs_promise():
@@ -36,7 +38,7 @@ def test_groups_hold_what_the_docs_promise():
 
 @functools.cache
 def logits_shape(dataset: str, model: str) -> tuple:
-    cfg = compose_cfg([f"dataset={dataset}", f"model={model}", *SMALL.get(dataset, [])])
+    cfg = compose_cfg([f"dataset={dataset}", f"model={model}", *SMALL.get(dataset, []), *REQUIRED.get(model, [])])
     info = dataset_info(cfg.dataset)
     net = build_model(
         **OmegaConf.to_container(cfg.model),
@@ -54,7 +56,8 @@ def logits_shape(dataset: str, model: str) -> tuple:
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("dataset", DATASETS)
 def test_every_combination_composes_and_runs_a_dummy_batch(dataset, model, augment):
-    cfg = compose_cfg([f"dataset={dataset}", f"model={model}", f"augment={augment}", *SMALL.get(dataset, [])])
+    overrides = [f"dataset={dataset}", f"model={model}", f"augment={augment}", *SMALL.get(dataset, [])]
+    cfg = compose_cfg(overrides + REQUIRED.get(model, []))
     validate(cfg)
     shape, num_classes = logits_shape(dataset, model)
     assert shape == (2, num_classes)

@@ -14,6 +14,7 @@ from torch import nn
 from models import MODEL_NAMES, build_model, model_kwargs
 from models.preact_resnet import PreActBlock
 from models.pyramidnet import PyramidBlock, pyramid_widths
+from recipes.config import load_option
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "model"
 
@@ -24,6 +25,7 @@ LIGHT_KWARGS = {
     "pyramidnet": {"depth": 11, "alpha": 12, "bottleneck": True},
     "resnet18": {},
     "resnet50": {},
+    "timm": {"arch": "test_resnet"},
     "vit_small": {"patch_size": 4},
     "vit_tiny": {"patch_size": 4},
     "wrn": {"depth": 10, "widen": 1, "dropout": 0.1},
@@ -55,8 +57,11 @@ def test_forward_and_backward(name, in_chans, img_size):
 @pytest.mark.parametrize("config", sorted(p.name for p in CONFIG_DIR.glob("*.yaml")))
 def test_every_config_file_builds_a_working_model(config):
     """The recipe's call: build_model(**cfg.model, num_classes=..., in_chans=..., img_size=...)."""
-    cfg = OmegaConf.load(CONFIG_DIR / config)
+    cfg = load_option(CONFIG_DIR / config)
     assert cfg.name in MODEL_NAMES
+    if cfg.name == "timm":
+        assert OmegaConf.is_missing(cfg, "arch")  # the user names the architecture
+        cfg.arch = "test_resnet"
     model = build_model(**cfg, num_classes=10, in_chans=3, img_size=32).eval()
     with torch.no_grad():
         logits = model(torch.randn(2, 3, 32, 32))
@@ -78,7 +83,7 @@ def test_config_files_cover_the_brief():
     ],
 )
 def test_parameter_counts_match_the_papers(config, num_classes, paper_millions, rel_tol):
-    cfg = OmegaConf.load(CONFIG_DIR / config)
+    cfg = load_option(CONFIG_DIR / config)
     count = num_params(build_model(**cfg, num_classes=num_classes, in_chans=3, img_size=32))
     print(f"{config} on {num_classes} classes: {count:,} parameters (paper {paper_millions}M)")
     assert count == pytest.approx(paper_millions * 1e6, rel=rel_tol)
@@ -130,7 +135,7 @@ def test_model_kwargs_lists_each_models_settings():
 # ---------------------------------------------------------------------------------------------- timm offline
 
 
-@pytest.mark.parametrize("name", ["resnet18", "efficientnet_b0", "vit_tiny"])
+@pytest.mark.parametrize("name", ["resnet18", "efficientnet_b0", "vit_tiny", "timm"])
 def test_timm_models_never_use_the_network(name, monkeypatch):
     calls = []
     real_create = timm.create_model

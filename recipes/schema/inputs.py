@@ -52,11 +52,13 @@ class SyntheticConfig(InMemoryDatasetConfig):
 
 @dataclass
 class ImageFolderConfig(DatasetConfig):
-    """ImageNet-layout folders decoded by DataLoader workers (recipes.data.FolderData)."""
+    """Image folders: <root>/<class>/* or <root>/train|val/<class>/*, decoded by DataLoader workers
+    (recipes.data.FolderData) or, with in_memory, once into a tensor on the device (recipes.data.InMemoryData)."""
 
     num_workers: int = ranged(ge=0)
-    val_fraction: float = ranged(0.0, ge=0.0, lt=1.0)
+    val_fraction: float = ranged(0.0, ge=0.0, lt=1.0)  # <root>/<class> layout: share of each class for validation
     in_memory: bool = False
+    holdout: float = ranged(0.0, ge=0.0, lt=1.0)  # in_memory only: kept out of training for temperature scaling
 
 
 # ----------------------------------------------------------------------------------------------- model
