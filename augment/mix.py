@@ -252,8 +252,17 @@ class FMix(_PairMixer):
     def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         b, _, h, w = images.shape
         partners, masks = sample_fmix(
-            b, h, w, self.alpha, self.prob, self.mode, self.decay_power, self.max_soft, self.generator
+            b,
+            h,
+            w,
+            alpha=self.alpha,
+            prob=self.prob,
+            mode=self.mode,
+            decay_power=self.decay_power,
+            max_soft=self.max_soft,
+            dtype=images.dtype if images.is_floating_point() else torch.bool,  # float: no slow bool kernels
+            generator=self.generator,
         )
         partners, masks = partners.to(images.device), masks.to(images.device)
-        lam = 1.0 - masks.float().mean(dim=(1, 2, 3))
+        lam = 1.0 - masks.mean(dim=(1, 2, 3), dtype=torch.float32)
         return F.paste(images, partners, masks), F.pair_targets(labels, partners, lam, self.num_classes)
