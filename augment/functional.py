@@ -16,7 +16,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from augment._host import float32
 from augment.fourier import fourier_masks, lowfreq_images, sample_fmix  # noqa: F401
 from augment.sampling import (  # noqa: F401  (re-exported: the public functional API)
     box_area_fraction,
@@ -75,19 +74,6 @@ def paste(images: Tensor, partners: Tensor, mask: Tensor | float) -> Tensor:
     return mixed.to(images.dtype)
 
 
-def paste_box(images: Tensor, partners: Tensor, box: tuple[int, int, int, int]) -> Tensor:
-    """New batch in which the region box = (x1, y1, x2, y2), half-open and the same for every sample, comes
-    from each sample's partner; equal to paste(images, partners, box_masks(tensor([box]), H, W)).
-
-    For a box known on the host: a clone and one index_select written straight into the clone's box (no
-    mask, no blend, so every dtype is copied exactly); the work outside the clone scales with the box area.
-    """
-    x1, y1, x2, y2 = box
-    mixed = images.clone()
-    torch.index_select(images[:, :, y1:y2, x1:x2], 0, partners, out=mixed[:, :, y1:y2, x1:x2])
-    return mixed
-
-
 def blend(images: Tensor, partners: Tensor, lam: Tensor | float) -> Tensor:
     """Mixup of whole images: lam · images + (1 − lam) · images[partners], lam (B,) the own image's weight,
     or one float for the batch, whose weight 1 − lam is rounded to float32 like a float32 tensor's.
@@ -96,7 +82,7 @@ def blend(images: Tensor, partners: Tensor, lam: Tensor | float) -> Tensor:
     """
     if isinstance(lam, Tensor):
         return paste(images, partners, (1.0 - lam).reshape(-1, 1, 1, 1))
-    return paste(images, partners, float32(1.0 - lam))
+    return paste(images, partners, torch.tensor(1.0 - lam, dtype=torch.float32).item())
 
 
 def mix_targets(labels: Tensor, sources: Tensor, weights: Tensor, num_classes: int) -> Tensor:

@@ -59,9 +59,8 @@ def test_sampling_and_pasting_do_not_synchronise():
 
 
 @pytest.mark.parametrize("name", ["cutmix", "mixup"])
-def test_batch_mode_on_cuda_equals_the_cpu_fast_path(name):
-    """A CPU generator with CUDA images takes the tensor path; with CPU images the host path: same result
-    (Mixup: λ to float32 rounding)."""
+def test_batch_mode_with_a_cpu_generator_gives_the_same_on_cuda_and_cpu(name):
+    """The same CPU draws mix CPU and CUDA images alike (Mixup: up to the blend's float rounding)."""
     images, labels = torch.rand(9, 3, 16, 12), torch.randint(0, 5, (9,))
 
     def mixer():
