@@ -16,7 +16,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from augment._host import float32
 from augment.fourier import fourier_masks, lowfreq_images, sample_fmix  # noqa: F401
 from augment.sampling import (  # noqa: F401  (re-exported: the public functional API)
     box_area_fraction,
@@ -75,19 +74,6 @@ def paste(images: Tensor, partners: Tensor, mask: Tensor | float) -> Tensor:
     return mixed.to(images.dtype)
 
 
-def paste_box(images: Tensor, partners: Tensor, box: tuple[int, int, int, int]) -> Tensor:
-    """New batch in which the region box = (x1, y1, x2, y2), half-open and the same for every sample, comes
-    from each sample's partner; equal to paste(images, partners, box_masks(tensor([box]), H, W)).
-
-    For a box known on the host: a clone and one index_select written straight into the clone's box (no
-    mask, no blend, so every dtype is copied exactly); the work outside the clone scales with the box area.
-    """
-    x1, y1, x2, y2 = box
-    mixed = images.clone()
-    torch.index_select(images[:, :, y1:y2, x1:x2], 0, partners, out=mixed[:, :, y1:y2, x1:x2])
-    return mixed
-
-
 def blend(images: Tensor, partners: Tensor, lam: Tensor | float) -> Tensor:
     """Mixup of whole images: lam · images + (1 − lam) · images[partners], lam (B,) the own image's weight,
     or one float for the batch, whose weight 1 − lam is rounded to float32 like a float32 tensor's.
@@ -96,7 +82,7 @@ def blend(images: Tensor, partners: Tensor, lam: Tensor | float) -> Tensor:
     """
     if isinstance(lam, Tensor):
         return paste(images, partners, (1.0 - lam).reshape(-1, 1, 1, 1))
-    return paste(images, partners, float32(1.0 - lam))
+    return paste(images, partners, torch.tensor(1.0 - lam, dtype=torch.float32).item())
 
 
 def mix_targets(labels: Tensor, sources: Tensor, weights: Tensor, num_classes: int) -> Tensor:
@@ -147,24 +133,30 @@ def fill(images: Tensor, mask: Tensor, value: str) -> Tensor:
 
 
 def ricap_stitch(images: Tensor, sources: Tensor, corner: Tensor, offsets: Tensor) -> Tensor:
-    """Stitch four crops per sample (see sample_ricap for the layout) with one gather over the batch.
+    """Stitch four crops per sample (see sample_ricap for the layout) with one gather per channel.
 
     Inside quadrant q of sample b, output pixel (r, c) reads source image sources[b, q] at (r, c) shifted
-    by a constant (the crop offset minus the quadrant's corner). So the flat source index is a per-(b, q)
-    constant plus r·W + c: a (B, 4) table, a quadrant map and one torch.take for all pixels and channels.
+    by a constant (the crop offset minus the quadrant's corner). So the flat source index of output row r
+    is, left of the corner, the start of its left quadrant's source row plus c, and right of it the right
+    quadrant's: a (B, H) table per side, one torch.where to (B, H, W) and one torch.take per channel. (A
+    single take over an index of the whole (B, C, H, W) batch spends more time building the index than
+    gathering.)
     """
     b, c, h, w = images.shape
     device = images.device
     rows, cols, quads = (torch.arange(n, device=device) for n in (h, w, 4))
-    bottom = (rows >= corner[:, 0:1]).long()  # (B, H)
-    right = (cols >= corner[:, 1:2]).long()  # (B, W)
-    quadrant = (2 * bottom[:, :, None] + right[:, None, :]).reshape(b, h * w)
     shift_y = offsets[:, :, 0] - (quads // 2) * corner[:, 0:1]  # (B, 4) source row − output row
     shift_x = offsets[:, :, 1] - (quads % 2) * corner[:, 1:2]
     base = sources * (c * h * w) + shift_y * w + shift_x  # flat index of quadrant q's source at (0, 0)
-    flat = base.gather(1, quadrant) + (rows[:, None] * w + cols).reshape(1, h * w)  # (B, H·W), channel 0
-    index = flat[:, None, :] + (torch.arange(c, device=device) * (h * w))[None, :, None]
-    return torch.take(images, index).reshape(b, c, h, w)
+    left = 2 * (rows >= corner[:, 0:1]).long()  # (B, H): the quadrant left of the corner in row r
+    row_start = torch.stack([base.gather(1, left), base.gather(1, left + 1)]) + rows * w  # (2, B, H)
+    right = (cols >= corner[:, 1:2])[:, None, :]  # (B, 1, W)
+    flat = torch.where(right, row_start[1, :, :, None], row_start[0, :, :, None]) + cols  # (B, H, W), channel 0
+    mixed = torch.empty_like(images)
+    for channel in range(c):
+        torch.take(images, flat, out=mixed[:, channel])
+        flat += h * w
+    return mixed
 
 
 def ricap_weights(corner: Tensor, height: int, width: int) -> Tensor:

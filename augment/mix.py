@@ -8,8 +8,6 @@ itself is returned.
 Randomness: every draw comes from `self.generator` at call time, on that generator's device (so a CUDA
 generator samples on the GPU), then moves to the images' device. Reseeding the generator reproduces the
 draws exactly. With generator=None a private CPU generator is created, seeded once from torch's global RNG.
-CutMix and Mixup with mode="batch", generator and images on the CPU, read their few draws to the host
-(augment._host): the same draws, without some 25 tiny tensor operations per batch.
 """
 
 from __future__ import annotations
@@ -20,7 +18,6 @@ import itertools
 import torch
 from torch import Tensor
 
-from augment import _host
 from augment import functional as F
 from augment._checks import (
     check_alpha,
@@ -115,11 +112,8 @@ class Mixup(_PairMixer):
         super().__init__(num_classes, alpha, prob, mode, generator)
 
     def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-        if self.mode == "batch" and _host.on_host(self.generator, images):  # same draws, λ a Python float
-            partners, lam = _host.sample_mixup_batch(images.shape[0], self.alpha, self.prob, self.generator)
-        else:
-            partners, lam = F.sample_mixup(images.shape[0], self.alpha, self.prob, self.mode, self.generator)
-            partners, lam = partners.to(images.device), lam.to(images.device)
+        partners, lam = F.sample_mixup(images.shape[0], self.alpha, self.prob, self.mode, self.generator)
+        partners, lam = partners.to(images.device), lam.to(images.device)
         return F.blend(images, partners, lam), F.pair_targets(labels, partners, lam, self.num_classes)
 
 
@@ -166,9 +160,6 @@ class CutMix(_PairMixer):
     def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         b, _, h, w = images.shape
         ratios = (self.min_ratio, self.max_ratio)
-        if self.mode == "batch" and _host.on_host(self.generator, images):  # same draws, box read to the host
-            partners, box, lam = _host.sample_cutmix_batch(b, h, w, self.alpha, self.prob, self.generator, *ratios)
-            return F.paste_box(images, partners, box), F.pair_targets(labels, partners, lam, self.num_classes)
         partners, boxes = F.sample_cutmix_units(b, h, w, self.alpha, self.prob, self.mode, self.generator, *ratios)
         partners, boxes = partners.to(images.device), boxes.to(images.device)
         if self.mode != "batch":  # in batch mode the one box's mask broadcasts over the batch
@@ -252,8 +243,17 @@ class FMix(_PairMixer):
     def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         b, _, h, w = images.shape
         partners, masks = sample_fmix(
-            b, h, w, self.alpha, self.prob, self.mode, self.decay_power, self.max_soft, self.generator
+            b,
+            h,
+            w,
+            alpha=self.alpha,
+            prob=self.prob,
+            mode=self.mode,
+            decay_power=self.decay_power,
+            max_soft=self.max_soft,
+            dtype=images.dtype if images.is_floating_point() else torch.bool,  # float: no slow bool kernels
+            generator=self.generator,
         )
         partners, masks = partners.to(images.device), masks.to(images.device)
-        lam = 1.0 - masks.float().mean(dim=(1, 2, 3))
+        lam = 1.0 - masks.mean(dim=(1, 2, 3), dtype=torch.float32)
         return F.paste(images, partners, masks), F.pair_targets(labels, partners, lam, self.num_classes)

@@ -51,7 +51,7 @@ def test_sampling_and_pasting_do_not_synchronise():
         F.pair_targets(labels, partners, 1.0 - F.box_area_fraction(boxes, 32, 32), 5)
         partners, lam = F.sample_mixup(64, 0.4, 1.0, "pair", g)
         F.blend(images, partners, lam)
-        partners, masks = F.sample_fmix(64, 32, 32, 1.0, 1.0, "elem", generator=g)
+        partners, masks = F.sample_fmix(64, 32, 32, alpha=1.0, prob=1.0, mode="elem", generator=g)
         F.paste(images, partners, masks)
         F.ricap_stitch(images, *F.sample_ricap(64, 32, 32, 0.3, 1.0, "elem", g))
     finally:
@@ -59,9 +59,8 @@ def test_sampling_and_pasting_do_not_synchronise():
 
 
 @pytest.mark.parametrize("name", ["cutmix", "mixup"])
-def test_batch_mode_on_cuda_equals_the_cpu_fast_path(name):
-    """A CPU generator with CUDA images takes the tensor path; with CPU images the host path: same result
-    (Mixup: λ to float32 rounding)."""
+def test_batch_mode_with_a_cpu_generator_gives_the_same_on_cuda_and_cpu(name):
+    """The same CPU draws mix CPU and CUDA images alike (Mixup: up to the blend's float rounding)."""
     images, labels = torch.rand(9, 3, 16, 12), torch.randint(0, 5, (9,))
 
     def mixer():

@@ -7,6 +7,7 @@ import torch
 from scipy import stats
 
 from augment import functional as F
+from augment.fourier import top_pixels
 from augment.sampling import log_gamma
 
 
@@ -239,11 +240,62 @@ def test_fourier_decay_power_controls_smoothness():
 
 def test_soft_fourier_masks_keep_the_area():
     lam = torch.tensor([0.2, 0.5, 0.9])
-    hard = F.fourier_masks(lam, 16, 16, 3.0, 0.0, gen(18))
-    soft = F.fourier_masks(lam, 16, 16, 3.0, 0.1, gen(18))
+    hard = F.fourier_masks(lam, 16, 16, decay_power=3.0, max_soft=0.0, generator=gen(18))
+    soft = F.fourier_masks(lam, 16, 16, decay_power=3.0, max_soft=0.1, generator=gen(18))
     assert soft.dtype == torch.float32 and soft.min() >= 0 and soft.max() <= 1
     assert ((soft > 0) & (soft < 1)).any()
     assert torch.allclose(soft.mean(dim=(1, 2, 3)), hard.float().mean(dim=(1, 2, 3)), atol=1e-6)
+
+
+def ranks_descending(values: torch.Tensor) -> torch.Tensor:
+    """Rank of every entry in its row, 0 = largest: the per-row sort the batched selection replaces."""
+    order = values.argsort(dim=1, descending=True)
+    return torch.empty_like(order).scatter_(1, order, torch.arange(values.shape[1]).expand_as(order))
+
+
+@pytest.mark.parametrize("pixels", [1, 2, 3, 8, 257, 1024])
+def test_top_pixels_selects_exactly_the_k_largest(pixels):
+    values = torch.randn(64, pixels, generator=gen(20))
+    counts = torch.cat(
+        [
+            torch.tensor([0, pixels, pixels // 2, pixels // 2 + 1]).clamp(max=pixels),
+            torch.randint(0, pixels + 1, (60,), generator=gen(21)),
+        ]
+    )
+    for dtype in (torch.bool, torch.float32, torch.float64):
+        mask = top_pixels(values, counts, dtype)
+        assert mask.dtype == dtype and mask.shape == values.shape
+        assert torch.equal(mask.bool(), ranks_descending(values) < counts[:, None])  # distinct values: the top k
+
+
+def test_top_pixels_count_is_exact_with_ties():
+    values = torch.randint(0, 3, (200, 50), generator=gen(22)).float()  # many ties at every threshold
+    counts = torch.randint(0, 51, (200,), generator=gen(23))
+    mask = top_pixels(values, counts)
+    assert torch.equal(mask.sum(1), counts)
+    lowest_chosen = torch.where(mask, values, torch.inf).amin(1)
+    highest_left = torch.where(mask, -torch.inf, values).amax(1)
+    assert (lowest_chosen >= highest_left).all()  # nothing left out is larger than anything chosen
+
+
+def test_batched_fourier_masks_are_the_top_pixels_of_low_frequency_images():
+    """The masks are exactly the round((1 − λ)·H·W) largest pixels of the generator's noise images (what a
+    per-image sort gives), so they are as low-frequency as before: each has a small fraction of edges."""
+    lam = torch.rand(64, generator=gen(24))
+    h, w = 24, 40
+    masks = F.fourier_masks(lam, h, w, decay_power=3.0, generator=gen(25))
+    grey = F.lowfreq_images(64, h, w, decay_power=3.0, generator=gen(25)).reshape(64, h * w)
+    expected = ranks_descending(grey) < torch.round((1 - lam) * h * w)[:, None]
+    assert torch.equal(masks.reshape(64, h * w), expected)
+    m = masks[:, 0].float()
+    edges = (m[:, 1:] != m[:, :-1]).sum((1, 2)) + (m[:, :, 1:] != m[:, :, :-1]).sum((1, 2))
+    area = m.mean((1, 2))
+    random_edges = 2 * area * (1 - area) * ((h - 1) * w + h * (w - 1))  # expected for independent pixels
+    assert (area > 0).all() and (area < 1).all()
+    ratio = edges / random_edges
+    assert (ratio < 0.4).all() and ratio.mean() < 0.15  # small blobs have relatively longer borders
+    floats = F.fourier_masks(lam, h, w, decay_power=3.0, dtype=torch.float32, generator=gen(25))
+    assert floats.dtype == torch.float32 and torch.equal(floats.bool(), masks)
 
 
 @pytest.mark.parametrize("mode", ["batch", "elem"])
