@@ -16,7 +16,7 @@ from torch import Tensor
 
 from augment import functional as F
 from augment._checks import check_alpha, check_generator, check_images, check_mode, check_prob
-from augment.mix import private_generator
+from augment._streams import fold_worker_seed, private_generator
 
 
 def visible_part(boxes: Tensor, patches: Tensor) -> tuple[Tensor, Tensor]:
@@ -72,6 +72,7 @@ class _DenseCutMix:
     def _draw(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """(partners, patches (B, 4) int64 xyxy) on the images' device; empty patches where unmixed."""
         b, _, h, w = images.shape
+        fold_worker_seed(self.generator)
         partners, patches = F.sample_cutmix(b, h, w, self.alpha, self.prob, self.mode, self.generator)
         return partners.to(images.device), patches.to(images.device)
 

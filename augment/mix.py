@@ -8,6 +8,8 @@ itself is returned.
 Randomness: every draw comes from `self.generator` at call time, on that generator's device (so a CUDA
 generator samples on the GPU), then moves to the images' device. Reseeding the generator reproduces the
 draws exactly. With generator=None a private CPU generator is created, seeded once from torch's global RNG.
+Inside a DataLoader worker (a mixer in a collate_fn) each worker's copy of a generator is reseeded once from
+its state and the worker's seed (augment._streams), so workers draw differently; the main process is untouched.
 CutMix and Mixup with mode="batch", generator and images on the CPU, read their few draws to the host
 (augment._host): the same draws, without some 25 tiny tensor operations per batch.
 """
@@ -30,13 +32,8 @@ from augment._checks import (
     check_positive_int,
     check_prob,
 )
+from augment._streams import fold_worker_seed, private_generator
 from augment.fourier import sample_fmix
-
-
-def private_generator() -> torch.Generator:
-    """A CPU generator seeded from torch's global RNG (so torch.manual_seed still makes runs repeatable)."""
-    seed = int(torch.randint(0, 2**62, (1,)).item())
-    return torch.Generator().manual_seed(seed)
 
 
 class _Mixer:
@@ -52,6 +49,7 @@ class _Mixer:
         labels = labels.long()
         if self.prob == 0.0:
             return images, F.one_hot_targets(labels, self.num_classes)
+        fold_worker_seed(self.generator)
         return self._mix(images, labels)
 
     def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -210,6 +208,7 @@ class MixChoice:
         self._cumulative = [c / total for c in itertools.accumulate(self.probs)]  # last is exactly 1
 
     def __call__(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        fold_worker_seed(self.generator)
         u = torch.rand((), generator=self.generator, device=self.generator.device, dtype=torch.float64)
         index = bisect.bisect_right(self._cumulative, float(u))  # u < 1, so never past the last mixer
         return self.mixers[index](images, labels)
