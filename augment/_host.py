@@ -46,10 +46,10 @@ def _ulrich(u: float, v: float, alpha: float) -> float:
 
 
 def draw_lambda(alpha: float, generator: torch.Generator) -> float:
-    """One λ ~ Beta(alpha, alpha) from the draws sample_lambda(alpha, 1, generator) makes, as a float32
+    """One λ ~ Beta(alpha, alpha) from the draws sample_lambda(1, alpha=alpha, generator=generator) makes, as a float32
     value; alpha ≤ 1/2 (the Gamma rejection sampler) runs sample_lambda itself."""
     if alpha <= 0.5:
-        return sample_lambda(alpha, 1, generator).item()
+        return sample_lambda(1, alpha=alpha, generator=generator).item()
     u, v = torch.rand(2, generator=generator).tolist()
     return _ulrich(u, v, alpha)
 
@@ -83,9 +83,10 @@ def draw_box(
 ) -> Box:
     """The (x1, y1, x2, y2) box sample_cutmix_units(…, mode="batch") draws, before the prob draw."""
     if min_ratio is not None:  # a rare setting: its draws and float32 steps run as tensors
-        return tuple(sample_minmax_boxes(1, height, width, min_ratio, max_ratio, generator)[0].tolist())
+        boxes = sample_minmax_boxes(1, height, width, min_ratio=min_ratio, max_ratio=max_ratio, generator=generator)
+        return tuple(boxes[0].tolist())
     if alpha <= 0.5:
-        lam = sample_lambda(alpha, 1, generator).item()
+        lam = sample_lambda(1, alpha=alpha, generator=generator).item()
         u_x, u_y = torch.rand(2, generator=generator).tolist()
     else:  # λ's two uniforms and the centre's in one call: a CPU generator gives the same four numbers
         u, v, u_x, u_y = torch.rand(4, generator=generator).tolist()
@@ -105,7 +106,7 @@ def sample_cutmix_batch(
 ) -> tuple[Tensor, Box, float]:
     """(partners, box, lam): sample_cutmix_units(…, mode="batch") on the host, box empty when the batch is
     not mixed, lam = the kept fraction 1 − box area / (H·W), rounded as box_area_fraction's float32."""
-    partners = pair_partners(batch_size, generator)
+    partners = pair_partners(batch_size, generator=generator)
     x1, y1, x2, y2 = draw_box(height, width, alpha, generator, min_ratio, max_ratio)
     if not draw_active(prob, generator):
         x1, y1, x2, y2 = 0, 0, 0, 0
@@ -115,6 +116,6 @@ def sample_cutmix_batch(
 
 def sample_mixup_batch(batch_size: int, alpha: float, prob: float, generator: torch.Generator) -> tuple[Tensor, float]:
     """(partners, lam): sample_mixup(…, mode="batch") on the host; lam = 1 when the batch is not mixed."""
-    partners = pair_partners(batch_size, generator)
+    partners = pair_partners(batch_size, generator=generator)
     lam = draw_lambda(alpha, generator)
     return partners, lam if draw_active(prob, generator) else 1.0

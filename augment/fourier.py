@@ -75,8 +75,8 @@ def sample_fmix(
     generator: torch.Generator | None = None,
 ) -> tuple[Tensor, Tensor]:
     """FMix draws: (partners, paste masks (B, 1, H, W)); unmixed samples get an empty mask."""
-    partners = pair_partners(batch_size, generator)
-    lam = sample_lambda(alpha, num_units(mode, batch_size), generator)
-    masks = share(fourier_masks(lam, height, width, decay_power, max_soft, generator), mode, partners)
-    active = sample_active(prob, mode, partners, generator)[:, None, None, None]
+    partners = pair_partners(batch_size, generator=generator)
+    lam = sample_lambda(num_units(batch_size, mode=mode), alpha=alpha, generator=generator)
+    masks = share(fourier_masks(lam, height, width, decay_power, max_soft, generator), partners, mode=mode)
+    active = sample_active(partners, prob=prob, mode=mode, generator=generator)[:, None, None, None]
     return partners, (masks & active) if masks.dtype == torch.bool else masks * active

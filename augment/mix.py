@@ -39,7 +39,7 @@ from augment.fourier import sample_fmix
 class _Mixer:
     """Shared arguments and checks: num_classes, prob, generator; subclasses implement `_mix`."""
 
-    def __init__(self, num_classes: int, prob: float, generator: torch.Generator | None) -> None:
+    def __init__(self, num_classes: int, *, prob: float, generator: torch.Generator | None) -> None:
         self.num_classes = check_positive_int(num_classes, "num_classes")
         self.prob = check_prob(prob)
         self.generator = private_generator() if generator is None else check_generator(generator)
@@ -70,8 +70,8 @@ class NoMix(_Mixer):
         generator: accepted for uniformity; never drawn from.
     """
 
-    def __init__(self, num_classes: int, prob: float = 1.0, generator: torch.Generator | None = None) -> None:
-        super().__init__(num_classes, prob, generator)
+    def __init__(self, num_classes: int, *, prob: float = 1.0, generator: torch.Generator | None = None) -> None:
+        super().__init__(num_classes, prob=prob, generator=generator)
 
     def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         return images, F.one_hot_targets(labels, self.num_classes)
@@ -80,8 +80,8 @@ class NoMix(_Mixer):
 class _PairMixer(_Mixer):
     """A mixer of two images per sample with λ ~ Beta(alpha, alpha) and a `mode`."""
 
-    def __init__(self, num_classes, alpha, prob, mode, generator) -> None:
-        super().__init__(num_classes, prob, generator)
+    def __init__(self, num_classes, *, alpha, prob, mode, generator) -> None:
+        super().__init__(num_classes, prob=prob, generator=generator)
         self.alpha = check_alpha(alpha)
         self.mode = check_mode(mode)
 
@@ -105,18 +105,21 @@ class Mixup(_PairMixer):
     def __init__(
         self,
         num_classes: int,
+        *,
         alpha: float = 1.0,
         prob: float = 1.0,
         mode: str = "batch",
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__(num_classes, alpha, prob, mode, generator)
+        super().__init__(num_classes, alpha=alpha, prob=prob, mode=mode, generator=generator)
 
     def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         if self.mode == "batch" and _host.on_host(self.generator, images):  # same draws, λ a Python float
             partners, lam = _host.sample_mixup_batch(images.shape[0], self.alpha, self.prob, self.generator)
         else:
-            partners, lam = F.sample_mixup(images.shape[0], self.alpha, self.prob, self.mode, self.generator)
+            partners, lam = F.sample_mixup(
+                images.shape[0], alpha=self.alpha, prob=self.prob, mode=self.mode, generator=self.generator
+            )
             partners, lam = partners.to(images.device), lam.to(images.device)
         return F.blend(images, partners, lam), F.pair_targets(labels, partners, lam, self.num_classes)
 
@@ -144,6 +147,7 @@ class CutMix(_PairMixer):
     def __init__(
         self,
         num_classes: int,
+        *,
         alpha: float = 1.0,
         prob: float = 1.0,
         mode: str = "batch",
@@ -151,7 +155,7 @@ class CutMix(_PairMixer):
         max_ratio: float | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__(num_classes, alpha, prob, mode, generator)
+        super().__init__(num_classes, alpha=alpha, prob=prob, mode=mode, generator=generator)
         if (min_ratio is None) != (max_ratio is None):
             raise ValueError(f"give both min_ratio and max_ratio or neither, got {min_ratio!r} and {max_ratio!r}")
         if min_ratio is not None:
@@ -163,17 +167,19 @@ class CutMix(_PairMixer):
 
     def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         b, _, h, w = images.shape
-        ratios = (self.min_ratio, self.max_ratio)
+        ratios = {"min_ratio": self.min_ratio, "max_ratio": self.max_ratio}
         if self.mode == "batch" and _host.on_host(self.generator, images):  # same draws, box read to the host
-            partners, box, lam = _host.sample_cutmix_batch(b, h, w, self.alpha, self.prob, self.generator, *ratios)
+            partners, box, lam = _host.sample_cutmix_batch(b, h, w, self.alpha, self.prob, self.generator, **ratios)
             return F.paste_box(images, partners, box), F.pair_targets(labels, partners, lam, self.num_classes)
-        partners, boxes = F.sample_cutmix_units(b, h, w, self.alpha, self.prob, self.mode, self.generator, *ratios)
+        partners, boxes = F.sample_cutmix_units(
+            b, h, w, alpha=self.alpha, prob=self.prob, mode=self.mode, generator=self.generator, **ratios
+        )
         partners, boxes = partners.to(images.device), boxes.to(images.device)
         if self.mode != "batch":  # in batch mode the one box's mask broadcasts over the batch
-            boxes = F.share(boxes, self.mode, partners)
+            boxes = F.share(boxes, partners, mode=self.mode)
         lam = 1.0 - F.box_area_fraction(boxes, h, w)  # a sample paired with itself gets its own image back
         mask_dtype = images.dtype if images.is_floating_point() else torch.bool
-        mixed = F.paste(images, partners, F.box_masks(boxes, h, w, mask_dtype))
+        mixed = F.paste(images, partners, F.box_masks(boxes, h, w, dtype=mask_dtype))
         return mixed, F.pair_targets(labels, partners, lam, self.num_classes)
 
 
@@ -191,7 +197,7 @@ class MixChoice:
         generator: torch.Generator for the choice.
     """
 
-    def __init__(self, mixers: list, probs: list[float], generator: torch.Generator | None = None) -> None:
+    def __init__(self, mixers: list, probs: list[float], *, generator: torch.Generator | None = None) -> None:
         if len(mixers) == 0 or len(mixers) != len(probs):
             raise ValueError(f"need one probability per mixer, got {len(mixers)} mixers and probs={probs!r}")
         for p in probs:
@@ -235,6 +241,7 @@ class FMix(_PairMixer):
     def __init__(
         self,
         num_classes: int,
+        *,
         alpha: float = 1.0,
         prob: float = 1.0,
         mode: str = "batch",
@@ -242,7 +249,7 @@ class FMix(_PairMixer):
         max_soft: float = 0.0,
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__(num_classes, alpha, prob, mode, generator)
+        super().__init__(num_classes, alpha=alpha, prob=prob, mode=mode, generator=generator)
         if isinstance(decay_power, bool) or not isinstance(decay_power, (int, float)) or decay_power <= 0:
             raise ValueError(f"decay_power must be a number > 0, got {decay_power!r}")
         self.decay_power = float(decay_power)

@@ -81,7 +81,7 @@ def test_mixup_host_path_equals_the_tensor_path(alpha, dtype, monkeypatch):
 def test_host_box_arithmetic_equals_sample_boxes(h, w):
     for i, lam in enumerate(torch.rand(2000, generator=gen(5)).tolist() + [0.0, 1.0]):
         u_x, u_y = torch.rand(2, generator=gen(i)).tolist()  # the centre draws place_boxes makes
-        expected = F.sample_boxes(torch.tensor([lam]), h, w, gen(i))[0]
+        expected = F.sample_boxes(torch.tensor([lam]), h, w, generator=gen(i))[0]
         assert _host.box_from(lam, u_x, u_y, h, w) == tuple(expected.tolist()), (lam, expected)
 
 
@@ -93,7 +93,7 @@ def test_host_box_differs_at_most_one_pixel_at_rounding_ties():
     near = (exact.view(torch.int32)[:, None] + torch.arange(-3, 4, dtype=torch.int32)).view(torch.float32)
     for i, lam in enumerate(near.flatten().tolist()):
         u_x, u_y = torch.rand(2, generator=gen(i)).tolist()
-        expected = F.sample_boxes(torch.tensor([lam]), side, side, gen(i))[0].tolist()
+        expected = F.sample_boxes(torch.tensor([lam]), side, side, generator=gen(i))[0].tolist()
         box = _host.box_from(lam, u_x, u_y, side, side)
         assert max(abs(a - b) for a, b in zip(box, expected, strict=True)) <= 1
 
@@ -102,7 +102,7 @@ def test_host_box_differs_at_most_one_pixel_at_rounding_ties():
 def test_host_lambda_uses_the_same_draws_as_sample_lambda(alpha):
     for seed in range(200):
         g_host, g_tensor = gen(seed), gen(seed)
-        lam, ref = _host.draw_lambda(alpha, g_host), F.sample_lambda(alpha, 1, g_tensor).item()
+        lam, ref = _host.draw_lambda(alpha, g_host), F.sample_lambda(1, alpha=alpha, generator=g_tensor).item()
         assert abs(lam - ref) < 1e-6, (seed, lam, ref)  # float32 rounding of the same draws
         assert torch.equal(torch.rand(3, generator=g_host), torch.rand(3, generator=g_tensor))  # same state
 
@@ -146,7 +146,7 @@ def test_paste_box_equals_the_mask_paste(shape, dtype, data):
     y1, y2 = sorted(data.draw(st.lists(st.integers(0, h), min_size=2, max_size=2)))
     images = (torch.rand(b, 2, h, w, generator=gen(b)) * 255).to(dtype)
     before = images.clone()
-    partners = F.pair_partners(b, gen(h))
+    partners = F.pair_partners(b, generator=gen(h))
     out = F.paste_box(images, partners, (x1, y1, x2, y2))
     mask = F.box_masks(torch.tensor([[x1, y1, x2, y2]]), h, w)
     assert torch.equal(out, F.paste(images, partners, mask))
