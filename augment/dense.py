@@ -16,7 +16,7 @@ from torch import Tensor
 
 from augment import functional as F
 from augment._checks import check_alpha, check_generator, check_images, check_mode, check_prob
-from augment.mix import private_generator
+from augment._streams import fold_worker_seed, private_generator
 
 
 def visible_part(boxes: Tensor, patches: Tensor) -> tuple[Tensor, Tensor]:
@@ -63,7 +63,7 @@ def _area(boxes: Tensor) -> Tensor:
 class _DenseCutMix:
     """Arguments shared by the dense variants; `_draw` samples and pastes the images."""
 
-    def __init__(self, alpha, prob, mode, generator) -> None:
+    def __init__(self, *, alpha, prob, mode, generator) -> None:
         self.alpha = check_alpha(alpha)
         self.prob = check_prob(prob)
         self.mode = check_mode(mode)
@@ -72,7 +72,10 @@ class _DenseCutMix:
     def _draw(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """(partners, patches (B, 4) int64 xyxy) on the images' device; empty patches where unmixed."""
         b, _, h, w = images.shape
-        partners, patches = F.sample_cutmix(b, h, w, self.alpha, self.prob, self.mode, self.generator)
+        fold_worker_seed(self.generator)
+        partners, patches = F.sample_cutmix(
+            b, h, w, alpha=self.alpha, prob=self.prob, mode=self.mode, generator=self.generator
+        )
         return partners.to(images.device), patches.to(images.device)
 
 
@@ -92,12 +95,13 @@ class CutMixSegmentation(_DenseCutMix):
 
     def __init__(
         self,
+        *,
         alpha: float = 1.0,
         prob: float = 1.0,
         mode: str = "batch",
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__(alpha, prob, mode, generator)
+        super().__init__(alpha=alpha, prob=prob, mode=mode, generator=generator)
 
     def __call__(self, images: Tensor, label_maps: Tensor) -> tuple[Tensor, Tensor]:
         check_images(images)
@@ -133,13 +137,14 @@ class CutMixDetection(_DenseCutMix):
 
     def __init__(
         self,
+        *,
         alpha: float = 1.0,
         prob: float = 1.0,
         mode: str = "batch",
         min_visibility: float = 0.1,
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__(alpha, prob, mode, generator)
+        super().__init__(alpha=alpha, prob=prob, mode=mode, generator=generator)
         self.min_visibility = check_prob(min_visibility, "min_visibility")
 
     def __call__(self, images: Tensor, boxes: list[Tensor], labels: list[Tensor]):

@@ -120,10 +120,10 @@ def sample_fmix(
     """FMix draws: (partners, paste masks (B, 1, H, W), hard ones in `dtype`; see fourier_masks); unmixed
     samples get an empty mask."""
     partners = pair_partners(batch_size, generator=generator)
-    lam = sample_lambda(alpha=alpha, n=num_units(mode, batch_size), generator=generator)
+    lam = sample_lambda(num_units(batch_size, mode=mode), alpha=alpha, generator=generator)
     masks = fourier_masks(
         lam, height, width, decay_power=decay_power, max_soft=max_soft, dtype=dtype, generator=generator
     )
-    masks = share(masks, mode, partners)
-    active = sample_active(prob=prob, mode=mode, partners=partners, generator=generator)[:, None, None, None]
+    masks = share(masks, partners, mode=mode)
+    active = sample_active(partners, prob=prob, mode=mode, generator=generator)[:, None, None, None]
     return partners, (masks & active) if masks.dtype == torch.bool else masks * active.to(masks.dtype)

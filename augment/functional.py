@@ -4,6 +4,8 @@ Conventions: a *partners* tensor (B,) int64 says which sample each one is mixed 
 (B, 1, H, W), or one that broadcasts to it, marks the pixels a sample takes from its partner (bool, or
 float in [0, 1] for soft masks); λ (*lam*, (B,) float) is the fraction of a sample's own image that it
 keeps, and its own label's weight.
+Shape arguments (batch_size, height, width; images, labels, partners, boxes, masks, λ) are positional and
+everything else (alpha, prob, mode, generator, dtype, ...) keyword-only.
 Use `sample_*` to draw, then `box_masks` / `paste` / `blend` / `mix_targets` to apply, e.g.::
 
     partners, boxes = sample_cutmix(B, H, W, alpha=1.0, prob=1.0, mode="elem", generator=g)
@@ -35,7 +37,7 @@ from augment.sampling import (  # noqa: F401  (re-exported: the public functiona
 )
 
 
-def box_masks(boxes: Tensor, height: int, width: int, dtype: torch.dtype = torch.bool) -> Tensor:
+def box_masks(boxes: Tensor, height: int, width: int, *, dtype: torch.dtype = torch.bool) -> Tensor:
     """(n, 4) xyxy half-open boxes → (n, 1, H, W) masks, 1/True inside the box, in `dtype`.
 
     The outer product of a row indicator and a column indicator: pixel p lies in [start, stop) exactly when
@@ -121,7 +123,7 @@ def union_masks(boxes: Tensor, height: int, width: int) -> Tensor:
     return box_masks(boxes.reshape(b * k, 4), height, width).reshape(b, k, height, width).any(1, keepdim=True)
 
 
-def fill(images: Tensor, mask: Tensor, value: str) -> Tensor:
+def fill(images: Tensor, mask: Tensor, *, value: str) -> Tensor:
     """New batch with masked pixels set to 0 ("zero") or to the image's per-channel mean ("mean";
     rounded for uint8)."""
     if value == "zero":

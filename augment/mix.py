@@ -8,6 +8,8 @@ itself is returned.
 Randomness: every draw comes from `self.generator` at call time, on that generator's device (so a CUDA
 generator samples on the GPU), then moves to the images' device. Reseeding the generator reproduces the
 draws exactly. With generator=None a private CPU generator is created, seeded once from torch's global RNG.
+Inside a DataLoader worker (a mixer in a collate_fn) each worker's copy of a generator is reseeded once from
+its state and the worker's seed (augment._streams), so workers draw differently; the main process is untouched.
 """
 
 from __future__ import annotations
@@ -27,19 +29,14 @@ from augment._checks import (
     check_positive_int,
     check_prob,
 )
+from augment._streams import fold_worker_seed, private_generator
 from augment.fourier import sample_fmix
-
-
-def private_generator() -> torch.Generator:
-    """A CPU generator seeded from torch's global RNG (so torch.manual_seed still makes runs repeatable)."""
-    seed = int(torch.randint(0, 2**62, (1,)).item())
-    return torch.Generator().manual_seed(seed)
 
 
 class _Mixer:
     """Shared arguments and checks: num_classes, prob, generator; subclasses implement `_mix`."""
 
-    def __init__(self, num_classes: int, prob: float, generator: torch.Generator | None) -> None:
+    def __init__(self, num_classes: int, *, prob: float, generator: torch.Generator | None) -> None:
         self.num_classes = check_positive_int(num_classes, "num_classes")
         self.prob = check_prob(prob)
         self.generator = private_generator() if generator is None else check_generator(generator)
@@ -49,6 +46,7 @@ class _Mixer:
         labels = labels.long()
         if self.prob == 0.0:
             return images, F.one_hot_targets(labels, self.num_classes)
+        fold_worker_seed(self.generator)
         return self._mix(images, labels)
 
     def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -69,8 +67,8 @@ class NoMix(_Mixer):
         generator: accepted for uniformity; never drawn from.
     """
 
-    def __init__(self, num_classes: int, prob: float = 1.0, generator: torch.Generator | None = None) -> None:
-        super().__init__(num_classes, prob, generator)
+    def __init__(self, num_classes: int, *, prob: float = 1.0, generator: torch.Generator | None = None) -> None:
+        super().__init__(num_classes, prob=prob, generator=generator)
 
     def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         return images, F.one_hot_targets(labels, self.num_classes)
@@ -79,8 +77,8 @@ class NoMix(_Mixer):
 class _PairMixer(_Mixer):
     """A mixer of two images per sample with λ ~ Beta(alpha, alpha) and a `mode`."""
 
-    def __init__(self, num_classes, alpha, prob, mode, generator) -> None:
-        super().__init__(num_classes, prob, generator)
+    def __init__(self, num_classes, *, alpha, prob, mode, generator) -> None:
+        super().__init__(num_classes, prob=prob, generator=generator)
         self.alpha = check_alpha(alpha)
         self.mode = check_mode(mode)
 
@@ -104,15 +102,18 @@ class Mixup(_PairMixer):
     def __init__(
         self,
         num_classes: int,
+        *,
         alpha: float = 1.0,
         prob: float = 1.0,
         mode: str = "batch",
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__(num_classes, alpha, prob, mode, generator)
+        super().__init__(num_classes, alpha=alpha, prob=prob, mode=mode, generator=generator)
 
     def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
-        partners, lam = F.sample_mixup(images.shape[0], self.alpha, self.prob, self.mode, self.generator)
+        partners, lam = F.sample_mixup(
+            images.shape[0], alpha=self.alpha, prob=self.prob, mode=self.mode, generator=self.generator
+        )
         partners, lam = partners.to(images.device), lam.to(images.device)
         return F.blend(images, partners, lam), F.pair_targets(labels, partners, lam, self.num_classes)
 
@@ -140,6 +141,7 @@ class CutMix(_PairMixer):
     def __init__(
         self,
         num_classes: int,
+        *,
         alpha: float = 1.0,
         prob: float = 1.0,
         mode: str = "batch",
@@ -147,7 +149,7 @@ class CutMix(_PairMixer):
         max_ratio: float | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__(num_classes, alpha, prob, mode, generator)
+        super().__init__(num_classes, alpha=alpha, prob=prob, mode=mode, generator=generator)
         if (min_ratio is None) != (max_ratio is None):
             raise ValueError(f"give both min_ratio and max_ratio or neither, got {min_ratio!r} and {max_ratio!r}")
         if min_ratio is not None:
@@ -159,14 +161,16 @@ class CutMix(_PairMixer):
 
     def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         b, _, h, w = images.shape
-        ratios = (self.min_ratio, self.max_ratio)
-        partners, boxes = F.sample_cutmix_units(b, h, w, self.alpha, self.prob, self.mode, self.generator, *ratios)
+        ratios = {"min_ratio": self.min_ratio, "max_ratio": self.max_ratio}
+        partners, boxes = F.sample_cutmix_units(
+            b, h, w, alpha=self.alpha, prob=self.prob, mode=self.mode, generator=self.generator, **ratios
+        )
         partners, boxes = partners.to(images.device), boxes.to(images.device)
         if self.mode != "batch":  # in batch mode the one box's mask broadcasts over the batch
-            boxes = F.share(boxes, self.mode, partners)
+            boxes = F.share(boxes, partners, mode=self.mode)
         lam = 1.0 - F.box_area_fraction(boxes, h, w)  # a sample paired with itself gets its own image back
         mask_dtype = images.dtype if images.is_floating_point() else torch.bool
-        mixed = F.paste(images, partners, F.box_masks(boxes, h, w, mask_dtype))
+        mixed = F.paste(images, partners, F.box_masks(boxes, h, w, dtype=mask_dtype))
         return mixed, F.pair_targets(labels, partners, lam, self.num_classes)
 
 
@@ -184,7 +188,7 @@ class MixChoice:
         generator: torch.Generator for the choice.
     """
 
-    def __init__(self, mixers: list, probs: list[float], generator: torch.Generator | None = None) -> None:
+    def __init__(self, mixers: list, probs: list[float], *, generator: torch.Generator | None = None) -> None:
         if len(mixers) == 0 or len(mixers) != len(probs):
             raise ValueError(f"need one probability per mixer, got {len(mixers)} mixers and probs={probs!r}")
         for p in probs:
@@ -201,6 +205,7 @@ class MixChoice:
         self._cumulative = [c / total for c in itertools.accumulate(self.probs)]  # last is exactly 1
 
     def __call__(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        fold_worker_seed(self.generator)
         u = torch.rand((), generator=self.generator, device=self.generator.device, dtype=torch.float64)
         index = bisect.bisect_right(self._cumulative, float(u))  # u < 1, so never past the last mixer
         return self.mixers[index](images, labels)
@@ -227,6 +232,7 @@ class FMix(_PairMixer):
     def __init__(
         self,
         num_classes: int,
+        *,
         alpha: float = 1.0,
         prob: float = 1.0,
         mode: str = "batch",
@@ -234,7 +240,7 @@ class FMix(_PairMixer):
         max_soft: float = 0.0,
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__(num_classes, alpha, prob, mode, generator)
+        super().__init__(num_classes, alpha=alpha, prob=prob, mode=mode, generator=generator)
         if isinstance(decay_power, bool) or not isinstance(decay_power, (int, float)) or decay_power <= 0:
             raise ValueError(f"decay_power must be a number > 0, got {decay_power!r}")
         self.decay_power = float(decay_power)

@@ -36,13 +36,14 @@ class Cutout(_Mixer):
     def __init__(
         self,
         num_classes: int,
+        *,
         size: int | float = 16,
         holes: int = 1,
         fill: str = "zero",
         prob: float = 1.0,
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__(num_classes, prob, generator)
+        super().__init__(num_classes, prob=prob, generator=generator)
         valid_int = isinstance(size, Integral) and not isinstance(size, bool) and size >= 1
         valid_fraction = isinstance(size, Real) and not isinstance(size, Integral) and 0.0 < size <= 1.0
         if not (valid_int or valid_fraction):
@@ -60,9 +61,11 @@ class Cutout(_Mixer):
 
     def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         b, _, h, w = images.shape
-        boxes = F.sample_cutout(b, h, w, self.hole_size(h, w), self.holes, self.prob, self.generator)
+        boxes = F.sample_cutout(
+            b, h, w, hole_size=self.hole_size(h, w), holes=self.holes, prob=self.prob, generator=self.generator
+        )
         mask = F.union_masks(boxes.to(images.device), h, w)
-        return F.fill(images, mask, self.fill), F.one_hot_targets(labels, self.num_classes)
+        return F.fill(images, mask, value=self.fill), F.one_hot_targets(labels, self.num_classes)
 
 
 class RICAP(_Mixer):
@@ -87,12 +90,13 @@ class RICAP(_Mixer):
     def __init__(
         self,
         num_classes: int,
+        *,
         alpha: float = 0.3,
         prob: float = 1.0,
         mode: str = "batch",
         generator: torch.Generator | None = None,
     ) -> None:
-        super().__init__(num_classes, prob, generator)
+        super().__init__(num_classes, prob=prob, generator=generator)
         self.alpha = check_alpha(alpha)
         self.mode = check_mode(mode, ("batch", "elem"))
 

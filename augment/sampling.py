@@ -30,8 +30,9 @@ def generator_device(generator: torch.Generator | None) -> torch.device:
 
 
 def log_gamma(
-    concentration: float,
     shape: tuple[int, ...],
+    *,
+    concentration: float,
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float32,
 ) -> Tensor:
@@ -58,7 +59,7 @@ def log_gamma(
 
 
 def sample_lambda(
-    alpha: float, n: int, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32
+    n: int, *, alpha: float, generator: torch.Generator | None = None, dtype: torch.dtype = torch.float32
 ) -> Tensor:
     """n draws of λ ~ Beta(alpha, alpha), computed in `dtype`.
 
@@ -73,7 +74,7 @@ def sample_lambda(
         u, v = torch.rand((2, n), generator=generator, device=device, dtype=dtype)
         radius = torch.sqrt(-torch.expm1(torch.log(u) * (2.0 / (2.0 * alpha - 1.0))))
         return 0.5 + 0.5 * radius * torch.cos((2.0 * math.pi) * v)
-    log_xy = log_gamma(alpha, (2, n), generator, dtype)
+    log_xy = log_gamma((2, n), concentration=alpha, generator=generator, dtype=dtype)
     return torch.sigmoid(log_xy[0] - log_xy[1])
 
 
@@ -86,7 +87,7 @@ def _swap_index(batch_size: int, device: torch.device) -> Tensor:
     return torch.cat([position[half : 2 * half], position[:half], position[2 * half :]]).to(device)
 
 
-def pair_partners(batch_size: int, generator: torch.Generator | None = None) -> Tensor:
+def pair_partners(batch_size: int, *, generator: torch.Generator | None = None) -> Tensor:
     """partners[i] = the sample i is mixed with: a random perfect matching (see module docstring).
 
     partners[π[k]] = π[swap[k]], written with one scatter (two small kernels instead of five).
@@ -96,12 +97,12 @@ def pair_partners(batch_size: int, generator: torch.Generator | None = None) -> 
     return torch.empty_like(perm).scatter_(0, perm, perm.index_select(0, _swap_index(batch_size, device)))
 
 
-def num_units(mode: str, batch_size: int) -> int:
+def num_units(batch_size: int, *, mode: str) -> int:
     """How many independent draws a mode needs: one for the batch, else one per sample (pairs use half)."""
     return 1 if mode == "batch" else batch_size
 
 
-def unit_index(mode: str, partners: Tensor) -> Tensor:
+def unit_index(partners: Tensor, *, mode: str) -> Tensor:
     """For each sample, which of the num_units draws it uses.
 
     "batch": all use draw 0; "elem": sample i uses draw i; "pair": both members use the draw of the smaller
@@ -115,22 +116,22 @@ def unit_index(mode: str, partners: Tensor) -> Tensor:
     return index
 
 
-def share(draws: Tensor, mode: str, partners: Tensor) -> Tensor:
+def share(draws: Tensor, partners: Tensor, *, mode: str) -> Tensor:
     """Per-unit draws (num_units, ...) → per-sample (B, ...), following unit_index ("batch": an expanded
     view of the one draw, so never write into the result in place)."""
     if mode == "batch":
         return draws.expand(partners.shape[0], *draws.shape[1:])
-    return draws if mode == "elem" else draws[unit_index(mode, partners)]
+    return draws if mode == "elem" else draws[unit_index(partners, mode=mode)]
 
 
-def sample_active(prob: float, mode: str, partners: Tensor, generator: torch.Generator | None) -> Tensor:
+def sample_active(partners: Tensor, *, prob: float, mode: str, generator: torch.Generator | None = None) -> Tensor:
     """(B,) bool: which samples are mixed. One Bernoulli(prob) per batch/pair/sample as `mode` says;
     a sample paired with itself (odd batch, B = 1) is never mixed. prob = 1 draws nothing."""
     paired = partners != torch.arange(partners.shape[0], device=partners.device)
     if prob >= 1.0:
         return paired
-    draws = torch.rand(num_units(mode, partners.shape[0]), generator=generator, device=partners.device)
-    return share(draws < prob, mode, partners) & paired
+    draws = torch.rand(num_units(partners.shape[0], mode=mode), generator=generator, device=partners.device)
+    return share(draws < prob, partners, mode=mode) & paired
 
 
 @functools.lru_cache(maxsize=64)
@@ -140,7 +141,7 @@ def _size_wh(height: int, width: int, device: torch.device) -> Tensor:
     return torch.tensor([float(width), float(height)] * 2).to(device, non_blocking=True)
 
 
-def place_boxes(sizes: Tensor, height: int, width: int, generator: torch.Generator | None) -> Tensor:
+def place_boxes(sizes: Tensor, height: int, width: int, *, generator: torch.Generator | None = None) -> Tensor:
     """Boxes of the given (n, 2) whole-number sizes (w, h), centres uniform over the whole image, clipped.
 
     Returns (n, 4) int64 boxes in pixel units, xyxy order (x1, y1, x2, y2), half-open: the box covers rows
@@ -156,24 +157,25 @@ def place_boxes(sizes: Tensor, height: int, width: int, generator: torch.Generat
     return torch.minimum(corners, extent).long()
 
 
-def sample_boxes(lam: Tensor, height: int, width: int, generator: torch.Generator | None = None) -> Tensor:
+def sample_boxes(lam: Tensor, height: int, width: int, *, generator: torch.Generator | None = None) -> Tensor:
     """CutMix boxes: side ratios √(1 − λ) of (W, H), rounded to pixels, placed by place_boxes.
 
     λ here is the uncorrected draw; recompute the kept fraction from the returned boxes (box_area_fraction).
     """
     ratio = torch.sqrt((1.0 - lam.float()).clamp_min(0.0))
     sizes = torch.round(ratio[:, None] * _size_wh(height, width, lam.device)[:2])
-    return place_boxes(sizes, height, width, generator)
+    return place_boxes(sizes, height, width, generator=generator)
 
 
 def sample_minmax_boxes(
-    n: int, height: int, width: int, min_ratio: float, max_ratio: float, generator: torch.Generator | None
+    n: int, height: int, width: int, *, min_ratio: float, max_ratio: float, generator: torch.Generator | None = None
 ) -> Tensor:
     """Boxes whose width and height ratios are drawn independently from U(min_ratio, max_ratio)
     (timm's cutmix_minmax idea: box size set directly, λ follows from the area)."""
     device = generator_device(generator)
     ratios = min_ratio + (max_ratio - min_ratio) * torch.rand((n, 2), generator=generator, device=device)
-    return place_boxes(torch.round(ratios * _size_wh(height, width, device)[:2]), height, width, generator)
+    sizes = torch.round(ratios * _size_wh(height, width, device)[:2])
+    return place_boxes(sizes, height, width, generator=generator)
 
 
 def box_area_fraction(boxes: Tensor, height: int, width: int) -> Tensor:
@@ -182,12 +184,12 @@ def box_area_fraction(boxes: Tensor, height: int, width: int) -> Tensor:
 
 
 def sample_mixup(
-    batch_size: int, alpha: float, prob: float, mode: str, generator: torch.Generator | None = None
+    batch_size: int, *, alpha: float, prob: float, mode: str, generator: torch.Generator | None = None
 ) -> tuple[Tensor, Tensor]:
     """Mixup draws: (partners, lam), lam (B,) = weight of each sample's own image (1 where unmixed)."""
-    partners = pair_partners(batch_size, generator)
-    lam = share(sample_lambda(alpha, num_units(mode, batch_size), generator), mode, partners)
-    active = sample_active(prob, mode, partners, generator)
+    partners = pair_partners(batch_size, generator=generator)
+    lam = share(sample_lambda(num_units(batch_size, mode=mode), alpha=alpha, generator=generator), partners, mode=mode)
+    active = sample_active(partners, prob=prob, mode=mode, generator=generator)
     return partners, torch.where(active, lam, 1.0)
 
 
@@ -195,6 +197,7 @@ def sample_cutmix_units(
     batch_size: int,
     height: int,
     width: int,
+    *,
     alpha: float,
     prob: float,
     mode: str,
@@ -206,12 +209,12 @@ def sample_cutmix_units(
     sample as `mode` says (see unit_index), empty where that unit is not mixed. With mode="batch" this is
     one box, which a mixer can paste with one mask broadcast over the batch. Arguments as in sample_cutmix.
     """
-    partners = pair_partners(batch_size, generator)
-    n = num_units(mode, batch_size)
+    partners = pair_partners(batch_size, generator=generator)
+    n = num_units(batch_size, mode=mode)
     if min_ratio is None:
-        boxes = sample_boxes(sample_lambda(alpha, n, generator), height, width, generator)
+        boxes = sample_boxes(sample_lambda(n, alpha=alpha, generator=generator), height, width, generator=generator)
     else:
-        boxes = sample_minmax_boxes(n, height, width, min_ratio, max_ratio, generator)
+        boxes = sample_minmax_boxes(n, height, width, min_ratio=min_ratio, max_ratio=max_ratio, generator=generator)
     if prob < 1.0:
         boxes = boxes * (torch.rand(n, generator=generator, device=boxes.device) < prob)[:, None]
     return partners, boxes
@@ -221,6 +224,7 @@ def sample_cutmix(
     batch_size: int,
     height: int,
     width: int,
+    *,
     alpha: float,
     prob: float,
     mode: str,
@@ -231,15 +235,26 @@ def sample_cutmix(
     """CutMix draws: (partners, boxes). boxes (B, 4) xyxy is the region each sample takes from its partner
     (empty where unmixed). λ ~ Beta(alpha, alpha) sets the box sides, unless min_ratio/max_ratio are given,
     in which case the side ratios are uniform in [min_ratio, max_ratio] and alpha is not used."""
-    partners, boxes = sample_cutmix_units(batch_size, height, width, alpha, prob, mode, generator, min_ratio, max_ratio)
+    partners, boxes = sample_cutmix_units(
+        batch_size,
+        height,
+        width,
+        alpha=alpha,
+        prob=prob,
+        mode=mode,
+        generator=generator,
+        min_ratio=min_ratio,
+        max_ratio=max_ratio,
+    )
     paired = partners != torch.arange(batch_size, device=partners.device)
-    return partners, share(boxes, mode, partners) * paired[:, None]
+    return partners, share(boxes, partners, mode=mode) * paired[:, None]
 
 
 def sample_cutout(
     batch_size: int,
     height: int,
     width: int,
+    *,
     hole_size: tuple[int, int],
     holes: int,
     prob: float,
@@ -253,7 +268,7 @@ def sample_cutout(
     sizes = torch.stack(
         [torch.full((n,), hole_size[1], device=device), torch.full((n,), hole_size[0], device=device)], dim=1
     )
-    boxes = place_boxes(sizes, height, width, generator).reshape(batch_size, holes, 4)
+    boxes = place_boxes(sizes, height, width, generator=generator).reshape(batch_size, holes, 4)
     active = torch.rand(batch_size, generator=generator, device=device) < prob
     return torch.where(active[:, None, None], boxes, 0)
 
@@ -280,17 +295,17 @@ def sample_ricap(
     index = torch.arange(batch_size, device=device)
     perms = [torch.randperm(batch_size, generator=generator, device=device) for _ in range(4)]
     sources = torch.stack(perms, dim=1)
-    n = num_units(mode, batch_size)
-    lam = sample_lambda(alpha, 2 * n, generator)
+    n = num_units(batch_size, mode=mode)
+    lam = sample_lambda(2 * n, alpha=alpha, generator=generator)
     corner_h, corner_w = torch.round(lam[:n] * height).long(), torch.round(lam[n:] * width).long()
     crop_h = torch.stack([corner_h, corner_h, height - corner_h, height - corner_h], dim=1)  # (n, 4)
     crop_w = torch.stack([corner_w, width - corner_w, corner_w, width - corner_w], dim=1)
     u = torch.rand((2, n, 4), generator=generator, device=device)
     off_y = torch.minimum(torch.floor(u[0] * (height - crop_h + 1)).long(), height - crop_h)
     off_x = torch.minimum(torch.floor(u[1] * (width - crop_w + 1)).long(), width - crop_w)
-    corner = share(torch.stack([corner_h, corner_w], 1), mode, index)
-    offsets = share(torch.stack([off_y, off_x], 2), mode, index)
-    active = share(torch.rand(n, generator=generator, device=device) < prob, mode, index)
+    corner = share(torch.stack([corner_h, corner_w], 1), index, mode=mode)
+    offsets = share(torch.stack([off_y, off_x], 2), index, mode=mode)
+    active = share(torch.rand(n, generator=generator, device=device) < prob, index, mode=mode)
     sources[:, 0] = torch.where(active, sources[:, 0], index)
     whole = torch.stack([torch.full_like(index, height), torch.full_like(index, width)], dim=1)
     corner = torch.where(active[:, None], corner, whole)

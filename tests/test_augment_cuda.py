@@ -12,9 +12,9 @@ pytestmark = [pytest.mark.cuda, pytest.mark.skipif(not torch.cuda.is_available()
 def test_paste_blend_and_stitch_match_cpu():
     images = torch.rand(16, 3, 20, 28, generator=torch.Generator().manual_seed(0))
     g = torch.Generator().manual_seed(1)
-    partners, boxes = F.sample_cutmix(16, 20, 28, 1.0, 1.0, "elem", g)
-    _, lam = F.sample_mixup(16, 1.0, 1.0, "elem", g)
-    ricap = F.sample_ricap(16, 20, 28, 0.3, 1.0, "elem", g)
+    partners, boxes = F.sample_cutmix(16, 20, 28, alpha=1.0, prob=1.0, mode="elem", generator=g)
+    _, lam = F.sample_mixup(16, alpha=1.0, prob=1.0, mode="elem", generator=g)
+    ricap = F.sample_ricap(16, 20, 28, alpha=0.3, prob=1.0, mode="elem", generator=g)
     cuda = [t.cuda() for t in (images, partners, boxes, lam)]
     assert torch.equal(
         F.paste(images, partners, F.box_masks(boxes, 20, 28)),
@@ -43,17 +43,19 @@ def test_sampling_and_pasting_do_not_synchronise():
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        partners, boxes = F.sample_cutmix(64, 32, 32, 1.0, 0.5, "elem", g)
-        F.paste(images, partners, F.box_masks(boxes, 32, 32, images.dtype))
-        partners, boxes = F.sample_cutmix_units(64, 32, 32, 1.0, 0.5, "batch", g)  # one mask, broadcast
-        F.paste(images, partners, F.box_masks(boxes, 32, 32, images.dtype))
+        partners, boxes = F.sample_cutmix(64, 32, 32, alpha=1.0, prob=0.5, mode="elem", generator=g)
+        F.paste(images, partners, F.box_masks(boxes, 32, 32, dtype=images.dtype))
+        partners, boxes = F.sample_cutmix_units(
+            64, 32, 32, alpha=1.0, prob=0.5, mode="batch", generator=g
+        )  # one mask, broadcast
+        F.paste(images, partners, F.box_masks(boxes, 32, 32, dtype=images.dtype))
         labels = torch.zeros(64, dtype=torch.long, device="cuda")
         F.pair_targets(labels, partners, 1.0 - F.box_area_fraction(boxes, 32, 32), 5)
-        partners, lam = F.sample_mixup(64, 0.4, 1.0, "pair", g)
+        partners, lam = F.sample_mixup(64, alpha=0.4, prob=1.0, mode="pair", generator=g)
         F.blend(images, partners, lam)
         partners, masks = F.sample_fmix(64, 32, 32, alpha=1.0, prob=1.0, mode="elem", generator=g)
         F.paste(images, partners, masks)
-        F.ricap_stitch(images, *F.sample_ricap(64, 32, 32, 0.3, 1.0, "elem", g))
+        F.ricap_stitch(images, *F.sample_ricap(64, 32, 32, alpha=0.3, prob=1.0, mode="elem", generator=g))
     finally:
         torch.cuda.set_sync_debug_mode("default")
 

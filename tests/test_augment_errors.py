@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from augment import METHODS, RICAP, CutMix, Cutout, FMix, MixChoice, Mixup, NoMix
+from augment import functional as AF
 from augment.dense import CutMixDetection, CutMixSegmentation
 
 BETA_MIXERS = [Mixup, CutMix, FMix, RICAP]
@@ -137,3 +138,27 @@ def test_dense_input_checks():
         detect(images, [torch.zeros(0, 4), torch.zeros(1, 3)], [torch.zeros(0), torch.zeros(1)])
     with pytest.raises(ValueError, match="min_visibility must be a number in \\[0, 1\\], got 1.2"):
         CutMixDetection(min_visibility=1.2)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda g: AF.sample_cutmix_units(64, 32, 32, 1.0, 0.5, "batch", g),
+        lambda g: AF.sample_cutmix(64, 32, 32, 1.0, 0.5, "elem", g),
+        lambda g: AF.sample_mixup(64, 1.0, 1.0, "pair", g),
+        lambda g: AF.sample_cutout(8, 16, 16, (4, 4), 1, 1.0, g),
+        lambda g: AF.sample_lambda(1.0, 8, g),
+        lambda g: AF.pair_partners(8, g),
+        lambda g: AF.sample_active(AF.pair_partners(8, generator=g), 0.5, "elem", g),
+        lambda g: AF.box_masks(torch.zeros(1, 4, dtype=torch.long), 4, 4, torch.float32),
+        lambda g: CutMix(10, 1.0, 0.5, "elem"),
+        lambda g: Cutout(10, 8),
+        lambda g: MixChoice([NoMix(10)], [1.0], g),
+        lambda g: CutMixSegmentation(1.0),
+    ],
+)
+def test_hyperparameters_are_keyword_only(call):
+    """Only shape arguments (and num_classes, mixers/probs) are positional: a positional alpha, prob, mode
+    or generator is a TypeError, not a silently swapped argument."""
+    with pytest.raises(TypeError, match="positional argument"):
+        call(torch.Generator().manual_seed(0))

@@ -21,7 +21,7 @@ def test_box_masks_match_slicing(h, w, data):
     expected[y1:y2, x1:x2] = True
     boxes = torch.tensor([[x1, y1, x2, y2]])
     assert torch.equal(F.box_masks(boxes, h, w)[0, 0], expected)
-    assert torch.equal(F.box_masks(boxes, h, w, torch.float32)[0, 0], expected.float())
+    assert torch.equal(F.box_masks(boxes, h, w, dtype=torch.float32)[0, 0], expected.float())
     assert F.box_area_fraction(boxes, h, w).item() == pytest.approx(expected.float().mean().item())
 
 
@@ -37,7 +37,7 @@ def test_union_masks_is_the_or_of_the_holes():
 @pytest.mark.parametrize("mask_dtype", [torch.bool, torch.float32])
 def test_paste_with_a_hard_mask_is_an_exact_select(dtype, mask_dtype):
     images = (torch.rand(6, 3, 5, 7, generator=gen(1)) * 200 - 50 * (dtype != torch.uint8)).to(dtype)
-    partners = F.pair_partners(6, gen(2))
+    partners = F.pair_partners(6, generator=gen(2))
     mask = torch.rand(6, 1, 5, 7, generator=gen(3)) < 0.4
     out = F.paste(images, partners, mask.to(mask_dtype))
     assert out.dtype == dtype
@@ -99,7 +99,7 @@ def test_pair_targets_weights_are_exact():
 
 def test_paste_broadcasts_one_mask_and_takes_a_float_weight():
     images = torch.randn(5, 3, 4, 6, generator=gen(8))
-    partners = F.pair_partners(5, gen(9))
+    partners = F.pair_partners(5, generator=gen(9))
     mask = torch.rand(1, 1, 4, 6, generator=gen(10)) < 0.5
     for dtype in (torch.float32, torch.uint8):
         x = (images * 50 + 100).to(dtype)
@@ -111,8 +111,8 @@ def test_paste_broadcasts_one_mask_and_takes_a_float_weight():
 def test_fill_zero_and_mean():
     images = torch.arange(2 * 1 * 2 * 2, dtype=torch.float32).reshape(2, 1, 2, 2)
     mask = torch.tensor([[[[True, False], [False, False]]], [[[False, False], [False, True]]]])
-    assert torch.equal(F.fill(images, mask, "zero"), torch.tensor([[[[0.0, 1], [2, 3]]], [[[4.0, 5], [6, 0]]]]))
-    assert torch.equal(F.fill(images, mask, "mean"), torch.tensor([[[[1.5, 1], [2, 3]]], [[[4.0, 5], [6, 5.5]]]]))
+    assert torch.equal(F.fill(images, mask, value="zero"), torch.tensor([[[[0.0, 1], [2, 3]]], [[[4.0, 5], [6, 0]]]]))
+    assert torch.equal(F.fill(images, mask, value="mean"), torch.tensor([[[[1.5, 1], [2, 3]]], [[[4.0, 5], [6, 5.5]]]]))
 
 
 def naive_ricap(images, sources, corner, offsets):
@@ -138,5 +138,5 @@ def naive_ricap(images, sources, corner, offsets):
 )
 def test_ricap_stitch_matches_slicing(b, h, w, mode, seed):
     images = torch.rand(b, 3, h, w, generator=gen(seed))
-    sources, corner, offsets = F.sample_ricap(b, h, w, 0.5, 0.8, mode, gen(seed))
+    sources, corner, offsets = F.sample_ricap(b, h, w, alpha=0.5, prob=0.8, mode=mode, generator=gen(seed))
     assert torch.equal(F.ricap_stitch(images, sources, corner, offsets), naive_ricap(images, sources, corner, offsets))

@@ -106,7 +106,7 @@ def test_ricap_quadrants_are_crops_of_its_draws(shape, mode, seed):
     b, h, w = shape
     images = coordinate_images(b, h, w)
     out, targets = RICAP(num_classes=b, alpha=0.5, prob=0.7, mode=mode, generator=gen(seed))(images, torch.arange(b))
-    sources, corner, offsets = AF.sample_ricap(b, h, w, 0.5, 0.7, mode, gen(seed))
+    sources, corner, offsets = AF.sample_ricap(b, h, w, alpha=0.5, prob=0.7, mode=mode, generator=gen(seed))
     expected = torch.empty_like(images)
     for i in range(b):
         ch, cw = corner[i].tolist()

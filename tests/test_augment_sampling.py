@@ -22,7 +22,7 @@ def gen(seed: int = 0) -> torch.Generator:
 def test_lambda_matches_beta_by_ks(alpha):
     # float64 output: in float32 a few % of the draws for small alpha round to exactly 1.0 (2^-24 spacing),
     # a representation limit the KS statistic would flag
-    lam = F.sample_lambda(alpha, 20_000, gen(1), dtype=torch.float64).numpy()
+    lam = F.sample_lambda(20_000, alpha=alpha, generator=gen(1), dtype=torch.float64).numpy()
     result = stats.kstest(lam, stats.beta(alpha, alpha).cdf)
     assert result.pvalue > 1e-3, (alpha, result)
 
@@ -31,7 +31,7 @@ def test_lambda_matches_beta_by_ks(alpha):
 def test_tiny_alpha_lambda_matches_beta_on_the_lower_half(alpha):
     """For tiny alpha even float64 rounds ~8 % of the mass to exactly 1, so test the half below 1/2 (exact
     in floating point) against the conditional CDF 2·F(x), and the split at 1/2 against a fair coin."""
-    lam = F.sample_lambda(alpha, 20_000, gen(1), dtype=torch.float64).numpy()
+    lam = F.sample_lambda(20_000, alpha=alpha, generator=gen(1), dtype=torch.float64).numpy()
     low = lam[lam < 0.5]
     assert stats.binomtest(len(low), len(lam), 0.5).pvalue > 1e-3
     assert stats.kstest(low, lambda x: 2 * stats.beta(alpha, alpha).cdf(x)).pvalue > 1e-3
@@ -39,25 +39,25 @@ def test_tiny_alpha_lambda_matches_beta_on_the_lower_half(alpha):
 
 @pytest.mark.parametrize("alpha", [0.3, 1.0])
 def test_float32_lambda_matches_beta_by_ks(alpha):
-    lam = F.sample_lambda(alpha, 20_000, gen(4)).double().numpy()
+    lam = F.sample_lambda(20_000, alpha=alpha, generator=gen(4)).double().numpy()
     assert stats.kstest(lam, stats.beta(alpha, alpha).cdf).pvalue > 1e-3
 
 
 @pytest.mark.parametrize("concentration", [0.1, 0.5, 1.0, 3.0])
 def test_log_gamma_matches_gamma_by_ks(concentration):
     """The vectorised Marsaglia–Tsang sampler (with the boost below 1) behind small-alpha Beta draws."""
-    x = log_gamma(concentration, (20_000,), gen(3), dtype=torch.float64).exp().numpy()
+    x = log_gamma((20_000,), concentration=concentration, generator=gen(3), dtype=torch.float64).exp().numpy()
     assert stats.kstest(x, stats.gamma(concentration).cdf).pvalue > 1e-3
 
 
 def test_ks_detects_a_wrong_alpha():
     """The KS check above has power: draws for alpha=1 are rejected as Beta(1.3, 1.3)."""
-    lam = F.sample_lambda(1.0, 20_000, gen(1)).double().numpy()
+    lam = F.sample_lambda(20_000, alpha=1.0, generator=gen(1)).double().numpy()
     assert stats.kstest(lam, stats.beta(1.3, 1.3).cdf).pvalue < 1e-6
 
 
 def test_lambda_is_float32_in_unit_interval_and_symmetric():
-    lam = F.sample_lambda(0.7, 50_000, gen(2))
+    lam = F.sample_lambda(50_000, alpha=0.7, generator=gen(2))
     assert lam.dtype == torch.float32 and lam.shape == (50_000,)
     assert lam.min() >= 0 and lam.max() <= 1
     assert abs(lam.mean().item() - 0.5) < 0.01  # Beta(a, a) has mean 1/2
@@ -66,7 +66,7 @@ def test_lambda_is_float32_in_unit_interval_and_symmetric():
 
 
 def test_tiny_alpha_gives_lambda_zero_or_one():
-    lam = F.sample_lambda(1e-5, 10_000, gen(3))
+    lam = F.sample_lambda(10_000, alpha=1e-5, generator=gen(3))
     interior = torch.minimum(lam, 1 - lam) > 1e-6
     assert interior.float().mean() < 0.01
     assert 0.45 < (lam > 0.5).float().mean() < 0.55  # both ends, equally often
@@ -74,9 +74,9 @@ def test_tiny_alpha_gives_lambda_zero_or_one():
 
 
 def test_same_seed_same_lambda_and_generator_is_used():
-    a, b = F.sample_lambda(1.0, 64, gen(5)), F.sample_lambda(1.0, 64, gen(5))
+    a, b = F.sample_lambda(64, alpha=1.0, generator=gen(5)), F.sample_lambda(64, alpha=1.0, generator=gen(5))
     assert torch.equal(a, b)
-    assert not torch.equal(a, F.sample_lambda(1.0, 64, gen(6)))
+    assert not torch.equal(a, F.sample_lambda(64, alpha=1.0, generator=gen(6)))
 
 
 # ---------------------------------------------------------------- pairing and modes
@@ -84,7 +84,7 @@ def test_same_seed_same_lambda_and_generator_is_used():
 
 @pytest.mark.parametrize("batch_size", [1, 2, 7, 64])
 def test_partners_are_a_perfect_matching(batch_size):
-    partners = F.pair_partners(batch_size, gen(batch_size))
+    partners = F.pair_partners(batch_size, generator=gen(batch_size))
     index = torch.arange(batch_size)
     assert torch.equal(partners[partners], index)  # involution: pairs are symmetric
     assert (partners == index).sum() == batch_size % 2  # only the odd one out is alone
@@ -95,16 +95,16 @@ def test_partners_are_uniform_over_pairs():
     g = gen(7)
     counts = torch.zeros(4)
     for _ in range(3000):
-        counts[F.pair_partners(4, g)[0]] += 1
+        counts[F.pair_partners(4, generator=g)[0]] += 1
     assert counts[0] == 0
     assert stats.chisquare(counts[1:].numpy()).pvalue > 1e-3
 
 
 def test_unit_index_shares_draws_as_the_mode_says():
-    partners = F.pair_partners(9, gen(8))
-    assert torch.equal(F.unit_index("batch", partners), torch.zeros(9, dtype=torch.long))
-    assert torch.equal(F.unit_index("elem", partners), torch.arange(9))
-    pair = F.unit_index("pair", partners)
+    partners = F.pair_partners(9, generator=gen(8))
+    assert torch.equal(F.unit_index(partners, mode="batch"), torch.zeros(9, dtype=torch.long))
+    assert torch.equal(F.unit_index(partners, mode="elem"), torch.arange(9))
+    pair = F.unit_index(partners, mode="pair")
     assert torch.equal(pair, pair[partners])  # both members of a pair use the same draw
     assert len(set(pair.tolist())) == 5  # 4 pairs + the odd one out
 
@@ -114,8 +114,8 @@ def test_active_rate_and_sharing(mode):
     g = gen(9)
     rates = []
     for _ in range(400):
-        partners = F.pair_partners(8, g)
-        active = F.sample_active(0.3, mode, partners, g)
+        partners = F.pair_partners(8, generator=g)
+        active = F.sample_active(partners, prob=0.3, mode=mode, generator=g)
         if mode == "batch":
             assert active.all() or not active.any()
         if mode == "pair":
@@ -128,29 +128,32 @@ def test_active_rate_and_sharing(mode):
 @pytest.mark.parametrize("prob", [1.0, 0.4])
 def test_cutmix_units_are_the_per_sample_boxes_before_sharing(mode, prob):
     """sample_cutmix = the unit boxes shared per mode, emptied for the sample paired with itself."""
-    partners, units = F.sample_cutmix_units(9, 10, 13, 1.0, prob, mode, gen(21))
-    partners_again, boxes = F.sample_cutmix(9, 10, 13, 1.0, prob, mode, gen(21))
+    partners, units = F.sample_cutmix_units(9, 10, 13, alpha=1.0, prob=prob, mode=mode, generator=gen(21))
+    partners_again, boxes = F.sample_cutmix(9, 10, 13, alpha=1.0, prob=prob, mode=mode, generator=gen(21))
     assert torch.equal(partners, partners_again)
     assert units.shape == ({"batch": 1}.get(mode, 9), 4)
-    shared = units[F.unit_index(mode, partners)]
+    shared = units[F.unit_index(partners, mode=mode)]
     alone = partners == torch.arange(9)
     assert torch.equal(boxes[~alone], shared[~alone]) and (boxes[alone] == 0).all()
     if prob < 1.0:  # some unit is switched off (empty box) in 30 batches
-        empty = [(F.sample_cutmix_units(9, 10, 13, 1.0, prob, mode, gen(s))[1] == 0).all(1).any() for s in range(30)]
+        empty = [
+            (F.sample_cutmix_units(9, 10, 13, alpha=1.0, prob=prob, mode=mode, generator=gen(s))[1] == 0).all(1).any()
+            for s in range(30)
+        ]
         assert any(empty)
 
 
 def test_batch_share_is_a_view_of_the_one_draw():
-    partners = F.pair_partners(6, gen(22))
+    partners = F.pair_partners(6, generator=gen(22))
     draws = torch.rand(1, 4, generator=gen(23))
-    shared = F.share(draws, "batch", partners)
-    assert shared.shape == (6, 4) and torch.equal(shared, draws[F.unit_index("batch", partners)])
+    shared = F.share(draws, partners, mode="batch")
+    assert shared.shape == (6, 4) and torch.equal(shared, draws[F.unit_index(partners, mode="batch")])
     assert shared.data_ptr() == draws.data_ptr()
 
 
 def test_self_paired_sample_is_never_active():
-    partners = F.pair_partners(1, gen(0))
-    assert not F.sample_active(1.0, "elem", partners, gen(0)).any()
+    partners = F.pair_partners(1, generator=gen(0))
+    assert not F.sample_active(partners, prob=1.0, mode="elem", generator=gen(0)).any()
 
 
 # ---------------------------------------------------------------- boxes
@@ -158,7 +161,7 @@ def test_self_paired_sample_is_never_active():
 
 def test_place_boxes_keeps_size_when_inside_and_clips_at_borders():
     sizes = torch.tensor([[4, 3]]).expand(5000, 2)  # (w, h)
-    boxes = F.place_boxes(sizes, 10, 12, gen(10))
+    boxes = F.place_boxes(sizes, 10, 12, generator=gen(10))
     h, w = boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]
     inside = (boxes[:, 1] > 0) & (boxes[:, 3] < 10) & (boxes[:, 0] > 0) & (boxes[:, 2] < 12)
     assert torch.equal(h[inside], torch.full_like(h[inside], 3))
@@ -170,7 +173,7 @@ def test_place_boxes_keeps_size_when_inside_and_clips_at_borders():
 def test_one_pixel_boxes_hit_every_pixel_uniformly():
     """Centres uniform over the whole image: each pixel (borders and corners included) equally likely."""
     height, width, n = 5, 7, 35 * 300
-    boxes = F.place_boxes(torch.ones(n, 2, dtype=torch.long), height, width, gen(11))
+    boxes = F.place_boxes(torch.ones(n, 2, dtype=torch.long), height, width, generator=gen(11))
     hits = F.box_masks(boxes, height, width).sum(0).flatten().double()
     assert hits.min() > 0
     assert stats.chisquare(hits.numpy()).pvalue > 1e-3
@@ -178,7 +181,7 @@ def test_one_pixel_boxes_hit_every_pixel_uniformly():
 
 def test_box_placement_is_symmetric_under_flips():
     """Even-sized boxes are as likely to touch the top row as the bottom row (no off-by-one drift)."""
-    boxes = F.place_boxes(torch.full((20_000, 2), 4), 9, 9, gen(12))
+    boxes = F.place_boxes(torch.full((20_000, 2), 4), 9, 9, generator=gen(12))
     top, bottom = (boxes[:, 1] == 0).sum().item(), (boxes[:, 3] == 9).sum().item()
     left, right = (boxes[:, 0] == 0).sum().item(), (boxes[:, 2] == 9).sum().item()
     for a, b in [(top, bottom), (left, right)]:
@@ -194,20 +197,20 @@ def test_cutmix_boxes_reach_every_border_row_and_column():
 
 def test_sample_boxes_area_follows_lambda():
     lam = torch.rand(5000, generator=gen(20))
-    boxes = F.sample_boxes(lam, 64, 48, gen(14))
+    boxes = F.sample_boxes(lam, 64, 48, generator=gen(14))
     h, w = boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]
     inside = (boxes[:, 1] > 0) & (boxes[:, 3] < 64) & (boxes[:, 0] > 0) & (boxes[:, 2] < 48)
     assert inside.sum() > 500
     ratio = torch.sqrt(1 - lam[inside])
     assert torch.equal(h[inside], torch.round(ratio * 64).long())
     assert torch.equal(w[inside], torch.round(ratio * 48).long())
-    full, empty = F.sample_boxes(torch.tensor([0.0, 1.0]), 64, 48, gen(14))
+    full, empty = F.sample_boxes(torch.tensor([0.0, 1.0]), 64, 48, generator=gen(14))
     assert F.box_area_fraction(full[None], 64, 48) >= 0.25  # full-size box, centre anywhere: ≥ a quarter
     assert F.box_area_fraction(empty[None], 64, 48) == 0
 
 
 def test_minmax_boxes_have_sides_in_range():
-    boxes = F.sample_minmax_boxes(3000, 100, 50, 0.2, 0.4, gen(15))
+    boxes = F.sample_minmax_boxes(3000, 100, 50, min_ratio=0.2, max_ratio=0.4, generator=gen(15))
     h, w = boxes[:, 3] - boxes[:, 1], boxes[:, 2] - boxes[:, 0]
     inside = (boxes[:, 1] > 0) & (boxes[:, 3] < 100) & (boxes[:, 0] > 0) & (boxes[:, 2] < 50)
     assert h[inside].min() >= 20 and h[inside].max() <= 40
@@ -301,7 +304,7 @@ def test_batched_fourier_masks_are_the_top_pixels_of_low_frequency_images():
 @pytest.mark.parametrize("mode", ["batch", "elem"])
 def test_ricap_draws_fit_inside_the_sources(mode):
     height, width = 9, 14
-    sources, corner, offsets = F.sample_ricap(32, height, width, 0.3, 1.0, mode, gen(19))
+    sources, corner, offsets = F.sample_ricap(32, height, width, alpha=0.3, prob=1.0, mode=mode, generator=gen(19))
     crop_h = torch.stack([corner[:, 0], corner[:, 0], height - corner[:, 0], height - corner[:, 0]], 1)
     crop_w = torch.stack([corner[:, 1], width - corner[:, 1], corner[:, 1], width - corner[:, 1]], 1)
     assert (offsets[..., 0] >= 0).all() and (offsets[..., 0] + crop_h <= height).all()
