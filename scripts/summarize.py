@@ -1,9 +1,11 @@
 """Summarise sweeps: a row per config group with mean ± std over seeds, failed runs, plots, paper comparison.
 
     python scripts/summarize.py multirun/2024-05-01_12-00-00 [more dirs] [--out DIR] [--metrics top1,ece,nll]
-                                [--paper fmix_fashion_mnist_preact18] [--tensorboard]
+                                [--baseline augment.name=none] [--paper fmix_fashion_mnist_preact18] [--tensorboard]
 
-Writes summary.md, summary.csv (fractions; mean/std/n columns per metric), top1_vs_alpha.png and
+Every group is compared with its baseline (scripts/verdictlib.py): the difference of means of top-1, ECE and
+NLL, its 95 % confidence interval, p and a word (better / worse / no clear difference).
+Writes summary.md, summary.csv (fractions; mean/std/n columns per metric, then the verdict's), top1_vs_alpha.png and
 ece_vs_alpha.png (when alpha varies), reliability.png (when eval.py left eval/predictions.npz) into --out
 (default: the first dir), and prints the Markdown. Reads only the run-directory files (scripts/sweeplib.py).
 """
@@ -18,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "scripts"), str(ROOT)]  # sweeplib & co. and recipes.plots, from any cwd
 
 import sweeptables as tables  # noqa: E402
+import verdictlib  # noqa: E402
 from sweeplib import MISSING, Group, format_value, group_label, group_runs, load_runs  # noqa: E402
 
 ALPHA_KEY = "augment.alpha"
@@ -145,10 +148,27 @@ def write_hparams(groups: list[Group], out: Path) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
+def verdict_part(groups: list[Group], baseline: list[str] | None) -> tuple[str, list | None]:
+    """The Markdown of the verdict and the verdicts; a one-line note when no group is the baseline.
+
+    An explicit --baseline that matches no group is an error (ValueError); the default (augment=none) is not.
+    """
+    selector = verdictlib.parse_baseline(baseline, groups)
+    found = verdictlib.verdicts(groups, selector)
+    if not any(v.is_baseline for v in found):
+        wanted = " ".join(f"{k}={format_value(v)}" for k, v in selector.items())
+        if baseline:
+            raise ValueError(f"--baseline {wanted}: no group of runs has these values")
+        return f"No baseline group ({wanted}) in these runs: no verdict.", None
+    return tables.verdict_section(found, selector), found
+
+
 def summarize(
     dirs: list[Path],
+    *,
     out: Path | None = None,
     metrics: str | None = None,
+    baseline: list[str] | None = None,
     paper: str | None = None,
     tensorboard: bool = False,
     plots: bool = True,
@@ -156,6 +176,7 @@ def summarize(
     """Everything the command line does; returns the Markdown it printed into summary.md."""
     runs = load_runs([Path(d) for d in dirs])
     groups = group_runs(runs)
+    verdict_text, verdicts = verdict_part(groups, baseline)
     out = Path(out) if out is not None else Path(dirs[0])
     out.mkdir(parents=True, exist_ok=True)
     counts = {s: sum(r.status == s for r in runs) for s in ("complete", "failed", "incomplete")}
@@ -164,11 +185,12 @@ def summarize(
         f"{len(runs)} runs: {counts['complete']} complete, {counts['failed']} failed, "
         f"{counts['incomplete']} incomplete; {len(groups)} groups; mean ± sample std over seeds.",
         tables.summary_table(groups, tables.choose_metrics(groups, metrics)),
+        verdict_text,
         tables.problem_runs(runs),
     ]
     if paper:
         parts.append(tables.paper_section(paper, runs, groups))
-    tables.write_csv(groups, out / "summary.csv")
+    tables.write_csv(groups, out / "summary.csv", verdicts)
     written = [out / "summary.md", out / "summary.csv"]
     if plots:
         written += plot_alpha(groups, out) + plot_reliability(groups, out)
@@ -188,6 +210,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("dirs", nargs="+", type=Path, help="multirun (or run) dirs to search for run dirs")
     add("--out", type=Path, default=None, help="where to write the files (default: the first dir)")
     add("--metrics", default=None, help="comma-separated table metrics (default: top1,ece,nll + eval's)")
+    add(
+        "--baseline",
+        nargs="+",
+        default=None,
+        metavar="KEY=VALUE",
+        help="the baseline group's config values (default: augment.name=none), e.g. augment.name=mixup",
+    )
     add("--paper", default=None, help="experiment name (or YAML path) whose paper: node to compare with")
     add("--tensorboard", action="store_true", help="write TensorBoard hparams to <out>/tb_hparams")
     add("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
@@ -197,7 +226,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        summarize(args.dirs, args.out, args.metrics, args.paper, args.tensorboard, args.plots)
+        summarize(
+            args.dirs,
+            out=args.out,
+            metrics=args.metrics,
+            baseline=args.baseline,
+            paper=args.paper,
+            tensorboard=args.tensorboard,
+            plots=args.plots,
+        )
     except ValueError as err:
         print(f"summarize: error: {err}", file=sys.stderr)
         return 2

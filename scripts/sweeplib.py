@@ -207,10 +207,10 @@ def varying_keys(runs: list[Run]) -> list[str]:
     keys: dict[str, None] = {}
     for run in runs:
         keys.update(dict.fromkeys(run.config))
-    return [k for k in keys if not is_ignored(k) and len({_key_value(r.config.get(k)) for r in runs}) > 1]
+    return [k for k in keys if not is_ignored(k) and len({key_value(r.config.get(k)) for r in runs}) > 1]
 
 
-def _key_value(value: Any) -> Any:
+def key_value(value: Any) -> Any:
     """Hashable identity of a value: 1 and 1.0 are the same setting, True and 1 are not."""
     return (type(value) is bool, value)
 
@@ -229,7 +229,7 @@ def group_runs(runs: list[Run], keys: list[str] | None = None) -> list[Group]:
     groups: dict[tuple, Group] = {}
     for run in runs:
         values = {k: run.config.get(k, MISSING) for k in keys}
-        ident = tuple(_key_value(run.config.get(k)) for k in keys)  # null and absent are one setting
+        ident = tuple(key_value(run.config.get(k)) for k in keys)  # null and absent are one setting
         groups.setdefault(ident, Group(values, [])).runs.append(run)
     return sorted(groups.values(), key=lambda g: tuple(_sort_key(v) for v in g.values.values()))
 

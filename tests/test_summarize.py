@@ -234,7 +234,8 @@ def test_eval_metrics_join_and_ood_is_flattened(tmp_path):
 def test_markdown_table_numbers_and_problem_runs(sweep, tmp_path):
     text = summarize.summarize([sweep], out=tmp_path / "out", plots=False)
     assert text == (tmp_path / "out" / "summary.md").read_text()
-    lines = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    table = text.split("## Against the baseline")[0]  # the verdict's table is tested in test_verdict.py
+    lines = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("| ")}
     header = lines["augment.name"]
     assert "top1 (%)" in header and "| ece |" in header and "| nll |" in header and header.endswith("| n |")
     row05 = next(line for line in text.splitlines() if line.startswith("| cutmix | 0.5"))
