@@ -8,6 +8,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from recipes.run_keys import result_defining
+
 CHOICES = {
     "trainer.precision": ("auto", "fp32", "bf16"),
     "trainer.channels_last": ("auto", True, False),
@@ -15,21 +17,6 @@ CHOICES = {
     "optim.name": ("sgd", "adamw"),
     "sched.name": ("cosine", "multistep"),
 }
-
-
-# Keys that say where a run reads and writes or how much it prints, not what it computes (the run-dir name in
-# configs/train.yaml leaves the same keys out).
-NOT_RESULT_DEFINING = (
-    "resume",
-    "ckpt_path",
-    "trainer.device",
-    "trainer.progress",
-    "trainer.log_every",
-    "trainer.eval_batch_size",
-    "dataset.root",
-    "dataset.download",
-    "dataset.num_workers",
-)
 
 
 class ConfigError(ValueError):
@@ -116,10 +103,10 @@ def changed_settings(before: dict, after: dict) -> list[str]:
     (optim.lr, trainer.epochs, an augment arg) either has no effect or makes the result differ from the run
     the checkpoint came from; the user should hear which ones.
     """
-    old, new = flatten(before), flatten(after)
+    old, new = result_defining(flatten(before)), result_defining(flatten(after))
     unset = "<unset>"
     return [
         f"{key}: {old.get(key, unset)!r} -> {new.get(key, unset)!r}"
         for key in sorted(old.keys() | new.keys())
-        if key not in NOT_RESULT_DEFINING and old.get(key, unset) != new.get(key, unset)
+        if old.get(key, unset) != new.get(key, unset)
     ]

@@ -100,7 +100,7 @@ def free_keys(selector: dict, keys: list[str]) -> set[str]:
 
 
 def _ident(group: Group, key: str):
-    value = group.config.get(key)
+    value = group.values[key] if key in group.values else group.config.get(key)
     return key_value(None if value is MISSING else value)
 
 
