@@ -97,7 +97,7 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
 
 
 def run_values(cfg: DictConfig) -> dict:
-    """The run-defining values summary.json carries at its top level (DESIGN.md)."""
+    """The run-defining values summary.json carries at its top level (docs/design.md, "Run directory")."""
     aug = cfg.augment
     return {
         "dataset": cfg.dataset.name,
