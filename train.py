@@ -12,14 +12,14 @@ import sys
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from recipes import schema
 from recipes.distributed import env_rank
 from recipes.run import run_training
+from recipes.run_keys import register_run_name
 
-# Run dirs are named by the overrides that define the run; the plain default run goes to runs/default.
-OmegaConf.register_new_resolver("run_name", lambda overrides: overrides or "default", replace=True)
+register_run_name()  # configs/train.yaml names run dirs with it
 schema.register()  # the configs' defaults lists name these schemas
 
 

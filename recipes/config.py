@@ -10,22 +10,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
 
+from recipes.run_keys import result_defining
 from recipes.schema import GROUP_SCHEMAS, SCHEMAS, TrainConfig, problem
 from recipes.schema.rules import ConfigError
-
-# Keys that say where a run reads and writes or how much it prints, not what it computes (the run-dir name in
-# configs/train.yaml leaves the same keys out).
-NOT_RESULT_DEFINING = (
-    "resume",
-    "ckpt_path",
-    "trainer.device",
-    "trainer.progress",
-    "trainer.log_every",
-    "trainer.eval_batch_size",
-    "dataset.root",
-    "dataset.download",
-    "dataset.num_workers",
-)
 
 
 def resolve_device(name: str) -> torch.device:
@@ -141,10 +128,10 @@ def changed_settings(before: dict, after: dict) -> list[str]:
     (optim.lr, trainer.epochs, an augment arg) either has no effect or makes the result differ from the run
     the checkpoint came from; the user should hear which ones.
     """
-    old, new = flatten(before), flatten(after)
+    old, new = result_defining(flatten(before)), result_defining(flatten(after))
     unset = "<unset>"
     return [
         f"{key}: {old.get(key, unset)!r} -> {new.get(key, unset)!r}"
         for key in sorted(old.keys() | new.keys())
-        if key not in NOT_RESULT_DEFINING and old.get(key, unset) != new.get(key, unset)
+        if old.get(key, unset) != new.get(key, unset)
     ]

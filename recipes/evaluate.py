@@ -31,7 +31,7 @@ from recipes.run import build_network, step_config
 from recipes.tracking import write_json
 
 log = logging.getLogger(__name__)
-N_BINS = 15  # ECE/MCE bins: the convention of the whole project (PAPER_TABLES.md)
+N_BINS = 15  # ECE/MCE bins: the convention of the whole project (docs/paper_tables.md, "Calibration conventions")
 EVAL_JSON, PREDICTIONS = "eval.json", "predictions.npz"
 DATASET_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "dataset"
 RUN_OVERRIDES = ("dataset.root", "trainer.device", "trainer.eval_batch_size")

@@ -21,6 +21,7 @@ from recipes.data import DatasetInfo, build_data, dataset_info
 from recipes.engine import StepConfig, lr_factor, predict, train_one_epoch
 from recipes.metrics import classification_metrics
 from recipes.precision import resolve_precision
+from recipes.run_keys import applying_augment_args
 from recipes.tracking import RunTracker, read_summary, write_failure
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def build_mixer(
     args and `probs` gives each one's chance per batch. All mixers share `generator`; the per-batch choice is drawn
     from `choice_generator` (default: `generator`) — a CPU one spares a CUDA run one synchronisation per batch.
     """
-    kwargs = OmegaConf.to_container(augment_cfg, resolve=True)
+    kwargs = applying_augment_args(OmegaConf.to_container(augment_cfg, resolve=True))  # augment=none alpha=...
     name = kwargs.pop("name")
     if name == "choice":
         methods, probs = kwargs.pop("methods"), kwargs.pop("probs")
@@ -52,8 +53,6 @@ def build_mixer(
         return MixChoice(mixers, list(probs), generator=choice_generator or generator)
     if name not in METHODS:
         raise ConfigError(f"augment.name={name!r} is unknown: choose one of {', '.join(sorted(METHODS))} or choice")
-    if name == "none":  # alpha and mode are accepted (one sweep can span the baseline and the mixers), unused
-        kwargs = {"prob": kwargs["prob"]} if kwargs.get("prob") is not None else {}
     return METHODS[name](num_classes=num_classes, generator=generator, **kwargs)
 
 
@@ -147,16 +146,22 @@ def run_values(cfg: DictConfig) -> dict:
 def run_training(cfg: DictConfig, run_dir: str | Path) -> dict:
     """Train and evaluate as `cfg` says, writing into `run_dir`; returns the summary (metrics are fractions).
 
-    With `resume=true`, a complete run is skipped (its summary returned) and an interrupted one continues from
-    `run_dir/checkpoints/last.pt`. Any exception leaves failed.json (for sweep summaries) and is re-raised.
+    A complete run is skipped (its summary returned) when `resume=true`, or when its summary.json records the same
+    result-defining settings (recipes.run_keys): a sweep whose baseline repeats with args that do not apply to it
+    (`augment=none,mixup augment.alpha=0.5,1.0`) names both jobs' run dir alike, and trains it once. With
+    `resume=true` an interrupted run continues from `run_dir/checkpoints/last.pt`. Any exception leaves
+    failed.json (for sweep summaries) and is re-raised.
     """
     run_dir = Path(run_dir)
     if cfg.resume and (done := read_summary(run_dir)) is not None:
-        log.info("%s is complete (summary.json); skipping. Pass resume=false to train again.", run_dir)
+        log.info("%s is complete (summary.json); skipping. Delete it to train again.", run_dir)
         return done
     trainer = None
     try:
         validate(cfg)
+        if (done := _same_complete_run(cfg, run_dir)) is not None:
+            log.info("%s already holds this run, complete (summary.json); skipping. Delete it to train again.", run_dir)
+            return done
         trainer = Trainer(cfg, run_dir)
         return trainer.fit()
     except Exception as err:
@@ -167,6 +172,14 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict:
     finally:
         if trainer is not None:
             trainer.close()
+
+
+def _same_complete_run(cfg: DictConfig, run_dir: Path) -> dict | None:
+    """The summary of a complete run in `run_dir` whose recorded config defines the same result as `cfg`."""
+    done = read_summary(run_dir)
+    if done is None or "config" not in done:
+        return None
+    return None if changed_settings(done["config"], OmegaConf.to_container(cfg, resolve=True)) else done
 
 
 class Trainer:

@@ -1,6 +1,6 @@
 """What a run leaves in its directory: TensorBoard events, metrics.jsonl, summary.json or failed.json.
 
-Sweep summaries read only these files, so their names and keys are a contract (DESIGN.md, "run directory").
+Sweep summaries read only these files, so their names and keys are a contract (docs/design.md, "Run directory").
 JSON files are written atomically (temporary file + rename), so a killed run never leaves half a file.
 """
 

@@ -1,11 +1,14 @@
 """Summarise sweeps: a row per config group with mean ± std over seeds, failed runs, plots, paper comparison.
 
     python scripts/summarize.py multirun/2024-05-01_12-00-00 [more dirs] [--out DIR] [--metrics top1,ece,nll]
-                                [--paper fmix_fashion_mnist_preact18] [--tensorboard]
+                                [--baseline augment.name=none] [--paper fmix_fashion_mnist_preact18] [--tensorboard]
 
-Writes summary.md, summary.csv (fractions; mean/std/n columns per metric), top1_vs_alpha.png and
-ece_vs_alpha.png (when alpha varies), reliability.png (when eval.py left eval/predictions.npz) into --out
-(default: the first dir), and prints the Markdown. Reads only the run-directory files (scripts/sweeplib.py).
+Every group is compared with its baseline (scripts/verdictlib.py): the difference of means of top-1, ECE and
+NLL, its 95 % confidence interval, p and a word (better / worse / no clear difference).
+Writes summary.md, summary.csv (fractions; mean/std/n columns per metric, then the verdict's), top1_vs_alpha.png,
+ece_vs_alpha.png and delta_vs_alpha.png (when alpha varies; else delta_vs_baseline.png), reliability.png (when
+eval.py left eval/predictions.npz) into --out (default: the first dir), and prints the Markdown. Reads only the
+run-directory files (scripts/sweeplib.py).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "scripts"), str(ROOT)]  # sweeplib & co. and recipes.plots, from any cwd
 
 import sweeptables as tables  # noqa: E402
+import verdictlib  # noqa: E402
 from sweeplib import MISSING, Group, format_value, group_label, group_runs, load_runs  # noqa: E402
 
 ALPHA_KEY = "augment.alpha"
@@ -49,43 +53,87 @@ def curve_labels(groups: list[Group]) -> list[str]:
     return labels
 
 
-def alpha_curves(groups: list[Group], metric: str) -> dict[str, list[tuple[float, float, float]]]:
-    """label -> [(alpha, mean, std)] per method (see curve_labels); percent metrics scaled to percent.
+def alpha_series(groups: list[Group], metric: str, baselines: tuple[Group, ...] = ()) -> tuple[dict, dict]:
+    """(methods, bands) for alpha_sweep_plot; percent metrics scaled to percent (see curve_labels for labels).
 
-    Groups without a numeric alpha (the baseline) become flat lines over the swept alpha range, for reference.
+    methods: label -> [(alpha, mean, std or None, n)] for groups with a numeric alpha; bands: label ->
+    (mean, std or None, n) for the others, drawn as horizontal bands: `baselines` first, marked "(baseline)".
     """
     scale = 100.0 if tables.is_percent(metric) else 1.0
-    curves: dict[str, list] = {}
-    flat: dict[str, tuple[float, float]] = {}
-    for group, label in zip(groups, curve_labels(groups), strict=True):
+    methods: dict[str, list] = {}
+    bands: dict[str, tuple] = {}
+    order = sorted(range(len(groups)), key=lambda i: not any(groups[i] is b for b in baselines))
+    labels = curve_labels(groups)
+    for group, label in ((groups[i], labels[i]) for i in order):
+        if any(group is b for b in baselines):
+            label = f"{label or 'baseline'} (baseline)"
         stat = group.stats().get(metric)
         if stat is None:
             continue
-        point = (scale * stat.mean, scale * (stat.std or 0.0))
+        point = (scale * stat.mean, None if stat.std is None else scale * stat.std, stat.n)
         alpha = group.values[ALPHA_KEY]
         if _is_number(alpha):
-            curves.setdefault(label or metric, []).append((alpha, *point))
+            methods.setdefault(label or metric, []).append((alpha, *point))
         else:
-            flat[label or "no alpha"] = point
-    xs = [x for points in curves.values() for x, _, _ in points]
-    for label, point in flat.items():
-        curves[label] = [(x, *point) for x in (min(xs), max(xs))] if xs else []
-    return {label: sorted(points) for label, points in curves.items() if points}
+            bands[label or "no alpha"] = point
+    return {label: sorted(points) for label, points in methods.items()}, bands
 
 
-def plot_alpha(groups: list[Group], out: Path) -> list[Path]:
-    """top1_vs_alpha.png and ece_vs_alpha.png, only when augment.alpha is one of the group keys."""
-    if not groups or ALPHA_KEY not in groups[0].values:
-        return []
-    from recipes.plots import curve_plot
+DELTA_PANELS = (("top1", "Δ top-1 (points; higher is better)"), ("ece", "Δ ECE (lower is better)"))
 
+
+def delta_panels(groups: list[Group], verdicts: list, *, over_alpha: bool) -> dict:
+    """Axis label -> method label -> points for recipes.plots.delta_plot, from the verdicts' comparisons.
+
+    over_alpha: (alpha, diff, low, high) per group (alpha None for a group without one); else (diff, low, high).
+    """
+    labels = dict(zip(map(id, groups), curve_labels(groups), strict=True))
+    panels: dict[str, dict] = {name: {} for _, name in DELTA_PANELS}
+    for verdict in verdicts:
+        alpha = verdict.group.values.get(ALPHA_KEY)
+        alpha = alpha if _is_number(alpha) else None
+        found = {c.metric: c for c in verdict.comparisons}
+        for metric, name in DELTA_PANELS:
+            c = found.get(metric)
+            if c is None:
+                continue
+            scale = 100.0 if tables.is_percent(metric) else 1.0
+            low, high = (None, None) if c.low is None else (scale * c.low, scale * c.high)
+            point = (scale * c.diff, low, high)
+            label = labels[id(verdict.group)] or metric
+            if not over_alpha:  # one row per method: its seeds beside it
+                label = f"{label} (n = {c.n} / {c.n_base})"
+            panels[name].setdefault(label, []).append((alpha, *point) if over_alpha else point)
+    return {name: {k: sorted(v, key=str) for k, v in methods.items()} for name, methods in panels.items() if methods}
+
+
+def swept_alpha(groups: list[Group]) -> bool:
+    """Whether some method ran at two alphas or more; methods compared at one alpha each are no alpha sweep."""
+    alphas: dict = {}
+    for group in groups:
+        if _is_number(alpha := group.values.get(ALPHA_KEY)):
+            alphas.setdefault(str(group.values.get("augment.name")), set()).add(alpha)
+    return any(len(values) > 1 for values in alphas.values())
+
+
+def plot_alpha(groups: list[Group], out: Path, verdicts: list | None = None) -> list[Path]:
+    """top1_vs_alpha.png, ece_vs_alpha.png and (with a baseline) delta_vs_alpha.png, when a method ran two alphas
+    or more; else delta_vs_baseline.png (one interval per method) when there is a baseline."""
+    from recipes.plots import alpha_sweep_plot, delta_plot
+
+    over_alpha = swept_alpha(groups)
+    baselines = tuple(v.group for v in verdicts or [] if v.is_baseline)
     written = []
     for metric, ylabel in (("top1", "top-1 accuracy (%)"), ("ece", "ECE (15 bins)")):
-        curves = alpha_curves(groups, metric)
-        if curves:
-            path = out / f"{metric}_vs_alpha.png"
-            curve_plot(curves, xlabel="alpha", ylabel=ylabel, path=path)
-            written.append(path)
+        methods, bands = alpha_series(groups, metric, baselines) if over_alpha else ({}, {})
+        if methods:
+            written.append(out / f"{metric}_vs_alpha.png")
+            alpha_sweep_plot(methods, bands, ylabel=ylabel, path=written[-1])
+    panels = delta_panels(groups, verdicts or [], over_alpha=over_alpha)
+    if panels:
+        written.append(out / ("delta_vs_alpha.png" if over_alpha else "delta_vs_baseline.png"))
+        names = ", ".join(sorted({curve_labels(groups)[groups.index(b)] or "baseline" for b in baselines}))
+        delta_plot(panels, title=f"group − baseline ({names})", path=written[-1])
     return written
 
 
@@ -145,10 +193,27 @@ def write_hparams(groups: list[Group], out: Path) -> int:
 # --------------------------------------------------------------------------------------------------
 
 
+def verdict_part(groups: list[Group], baseline: list[str] | None) -> tuple[str, list | None]:
+    """The Markdown of the verdict and the verdicts; a one-line note when no group is the baseline.
+
+    An explicit --baseline that matches no group is an error (ValueError); the default (augment=none) is not.
+    """
+    selector = verdictlib.parse_baseline(baseline, groups)
+    found = verdictlib.verdicts(groups, selector)
+    if not any(v.is_baseline for v in found):
+        wanted = " ".join(f"{k}={format_value(v)}" for k, v in selector.items())
+        if baseline:
+            raise ValueError(f"--baseline {wanted}: no group of runs has these values")
+        return f"No baseline group ({wanted}) in these runs: no verdict.", None
+    return tables.verdict_section(found, selector), found
+
+
 def summarize(
     dirs: list[Path],
+    *,
     out: Path | None = None,
     metrics: str | None = None,
+    baseline: list[str] | None = None,
     paper: str | None = None,
     tensorboard: bool = False,
     plots: bool = True,
@@ -156,6 +221,7 @@ def summarize(
     """Everything the command line does; returns the Markdown it printed into summary.md."""
     runs = load_runs([Path(d) for d in dirs])
     groups = group_runs(runs)
+    verdict_text, verdicts = verdict_part(groups, baseline)
     out = Path(out) if out is not None else Path(dirs[0])
     out.mkdir(parents=True, exist_ok=True)
     counts = {s: sum(r.status == s for r in runs) for s in ("complete", "failed", "incomplete")}
@@ -164,14 +230,15 @@ def summarize(
         f"{len(runs)} runs: {counts['complete']} complete, {counts['failed']} failed, "
         f"{counts['incomplete']} incomplete; {len(groups)} groups; mean ± sample std over seeds.",
         tables.summary_table(groups, tables.choose_metrics(groups, metrics)),
+        verdict_text,
         tables.problem_runs(runs),
     ]
     if paper:
         parts.append(tables.paper_section(paper, runs, groups))
-    tables.write_csv(groups, out / "summary.csv")
+    tables.write_csv(groups, out / "summary.csv", verdicts)
     written = [out / "summary.md", out / "summary.csv"]
     if plots:
-        written += plot_alpha(groups, out) + plot_reliability(groups, out)
+        written += plot_alpha(groups, out, verdicts) + plot_reliability(groups, out)
     if tensorboard:
         write_hparams(groups, out)
         written.append(out / "tb_hparams")
@@ -188,6 +255,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     add("dirs", nargs="+", type=Path, help="multirun (or run) dirs to search for run dirs")
     add("--out", type=Path, default=None, help="where to write the files (default: the first dir)")
     add("--metrics", default=None, help="comma-separated table metrics (default: top1,ece,nll + eval's)")
+    add(
+        "--baseline",
+        nargs="+",
+        default=None,
+        metavar="KEY=VALUE",
+        help="the baseline group's config values (default: augment.name=none), e.g. augment.name=mixup",
+    )
     add("--paper", default=None, help="experiment name (or YAML path) whose paper: node to compare with")
     add("--tensorboard", action="store_true", help="write TensorBoard hparams to <out>/tb_hparams")
     add("--no-plots", dest="plots", action="store_false", help="skip the PNG plots")
@@ -197,7 +271,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        summarize(args.dirs, args.out, args.metrics, args.paper, args.tensorboard, args.plots)
+        summarize(
+            args.dirs,
+            out=args.out,
+            metrics=args.metrics,
+            baseline=args.baseline,
+            paper=args.paper,
+            tensorboard=args.tensorboard,
+            plots=args.plots,
+        )
     except ValueError as err:
         print(f"summarize: error: {err}", file=sys.stderr)
         return 2

@@ -17,23 +17,13 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from recipes.config import flatten
+from recipes.run_keys import NOT_RESULT_DEFINING, applies
 
 # Final metrics taken from summary.json, in table order (fractions, except wall_s and img_per_s).
 SUMMARY_METRICS = ("top1", "top5", "best_top1", "nll", "ece", "brier", "wall_s", "img_per_s")
 
-# Keys that never define what a run computes: they are not grouped on.
-IGNORED_KEYS = frozenset(
-    {
-        "seed",
-        "resume",
-        "ckpt_path",
-        "trainer.device",
-        "trainer.progress",
-        "trainer.log_every",
-        "dataset.root",
-        "dataset.download",
-    }
-)
+# Keys that never define what a run computes, and the seed (averaged over): they are not grouped on.
+IGNORED_KEYS = frozenset({"seed", *NOT_RESULT_DEFINING})
 IGNORED_PREFIXES = ("hydra.", "paper.")
 
 
@@ -198,19 +188,32 @@ def is_ignored(key: str) -> bool:
     return key in IGNORED_KEYS or key.startswith(IGNORED_PREFIXES)
 
 
+def defining_value(run: Run, key: str) -> Any:
+    """The run's value of `key`; MISSING when the run lacks it or its augment method does not take it."""
+    if not applies(key, run.config.get("augment.name")):
+        return MISSING  # e.g. augment.alpha of an augment=none run: accepted, but it changes nothing
+    return run.config.get(key, MISSING)
+
+
+def _ident(run: Run, key: str) -> Any:
+    value = defining_value(run, key)
+    return key_value(None if value is MISSING else value)  # null and absent are one setting
+
+
 def varying_keys(runs: list[Run]) -> list[str]:
     """Run-defining config keys whose value differs between runs, in config order.
 
     A key that is null in some runs and absent in others (e.g. `augment.min_ratio: null`, which only CutMix
-    has) does not tell runs apart, so it is not a group key.
+    has) does not tell runs apart, so it is not a group key; nor does an augment arg the run's method does
+    not take (recipes.run_keys).
     """
     keys: dict[str, None] = {}
     for run in runs:
         keys.update(dict.fromkeys(run.config))
-    return [k for k in keys if not is_ignored(k) and len({_key_value(r.config.get(k)) for r in runs}) > 1]
+    return [k for k in keys if not is_ignored(k) and len({_ident(r, k) for r in runs}) > 1]
 
 
-def _key_value(value: Any) -> Any:
+def key_value(value: Any) -> Any:
     """Hashable identity of a value: 1 and 1.0 are the same setting, True and 1 are not."""
     return (type(value) is bool, value)
 
@@ -228,8 +231,8 @@ def group_runs(runs: list[Run], keys: list[str] | None = None) -> list[Group]:
     keys = varying_keys(runs) if keys is None else keys
     groups: dict[tuple, Group] = {}
     for run in runs:
-        values = {k: run.config.get(k, MISSING) for k in keys}
-        ident = tuple(_key_value(run.config.get(k)) for k in keys)  # null and absent are one setting
+        values = {k: defining_value(run, k) for k in keys}
+        ident = tuple(_ident(run, k) for k in keys)
         groups.setdefault(ident, Group(values, [])).runs.append(run)
     return sorted(groups.values(), key=lambda g: tuple(_sort_key(v) for v in g.values.values()))
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import paperlib
 from sweeplib import MISSING, Group, Run, Stat, format_value, group_label
 from sweeplib import metric_names as all_metric_names
+from verdictlib import VERDICT_METRICS, Comparison, Verdict
 
 DEFAULT_METRICS = ("top1", "ece", "nll")
 # eval.py's scalar metrics that join the default table when present (OOD results go to the CSV only).
@@ -50,6 +51,19 @@ def fmt_diff(metric: str, diff: float | None) -> str:
     if diff is None:
         return "—"
     return f"{100 * diff:+.2f}" if is_percent(metric) else f"{diff:+.4f}"
+
+
+def fmt_interval(metric: str, comparison: Comparison) -> str:
+    """'[+0.40, +2.00]' in the units of fmt_diff; '—' when no interval is possible."""
+    if comparison.low is None:
+        return "—"
+    return f"[{fmt_diff(metric, comparison.low)}, {fmt_diff(metric, comparison.high)}]"
+
+
+def fmt_p(p: float | None) -> str:
+    if p is None or p != p:  # nan: no spread on either side
+        return "—"
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def column_name(metric: str) -> str:
@@ -114,23 +128,71 @@ def _epochs_done(epoch: int | None) -> str:
     return "no epoch finished" if not epoch else f"last finished epoch: {epoch}"
 
 
-def write_csv(groups: list[Group], path: Path) -> None:
-    """summary.csv: group keys, run counts, then <metric>_mean/_std/_n for every metric (fractions)."""
+def verdict_section(verdicts: list[Verdict], selector: dict) -> str:
+    """Markdown: per group and metric, the difference with its baseline, its 95 % CI, p, the test and the word."""
+    wanted = ", ".join(f"{k}={format_value(v)}" for k, v in selector.items())
+    keys = list(verdicts[0].group.values) if verdicts else []
+    header = (keys or ["runs"]) + ["metric", "group − baseline", "95 % CI", "p", "test", "n (group / baseline)"]
+    rows = []
+    for verdict in verdicts:
+        label = [format_value(v) for v in verdict.group.values.values()] or [group_label(verdict.group)]
+        if verdict.is_baseline:
+            rows.append(label + ["—"] * 6 + ["**baseline**"])
+        elif verdict.baseline is None:
+            rows.append(label + ["—"] * 6 + [f"no baseline: no {wanted} group with the same other settings"])
+        for c in verdict.comparisons:
+            numbers = [fmt_diff(c.metric, c.diff), fmt_interval(c.metric, c), fmt_p(c.p), c.test]
+            rows.append(label + [c.metric] + numbers + [f"{c.n} / {c.n_base}", f"**{c.word}**"])
+    header.append("verdict")
+    intro = (
+        f"Each group against its baseline ({wanted}, same other settings): difference of means, group − baseline "
+        "(percentage points for top-1), its 95 % confidence interval and two-sided p (Student t: paired by seed "
+        "when both ran the same seeds, Welch otherwise). *better* / *worse* when the interval excludes 0: "
+        "higher top-1, lower ECE and NLL are better. One seed on a side: no interval is possible."
+    )
+    return "\n\n".join(["## Against the baseline", intro, markdown_table(header, rows)])
+
+
+def _verdict_cells(verdict: Verdict | None) -> list:
+    """summary.csv's verdict columns of one group (fractions; empty where there is nothing to say)."""
+    if verdict is None:
+        return []
+    base = "self" if verdict.is_baseline else ("" if verdict.baseline is None else group_label(verdict.baseline))
+    found = {c.metric: c for c in verdict.comparisons}
+    cells = [base]
+    for m in VERDICT_METRICS:
+        c = found.get(m)
+        if c is None:
+            cells += [""] * 6
+        else:
+            interval = ["", ""] if c.low is None else [repr(c.low), repr(c.high)]
+            cells += [repr(c.diff), *interval, "" if c.p is None else repr(c.p), c.test, c.word]
+    return cells
+
+
+def write_csv(groups: list[Group], path: Path, verdicts: list[Verdict] | None = None) -> None:
+    """summary.csv: group keys, run counts, <metric>_mean/_std/_n for every metric (fractions), then the verdict
+    columns when `verdicts` are given: baseline (its label, "self" for the baseline itself) and per verdict
+    metric <metric>_diff/_ci_low/_ci_high/_p/_test/_verdict."""
     metrics = all_metric_names(groups)
     keys = list(groups[0].values) if groups else []
     header = keys + ["n_complete", "n_failed", "n_incomplete"]
     header += [f"{m}_{part}" for m in metrics for part in ("mean", "std", "n")]
+    if verdicts is not None:
+        header += ["baseline"] + [
+            f"{m}_{part}" for m in VERDICT_METRICS for part in ("diff", "ci_low", "ci_high", "p", "test", "verdict")
+        ]
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
-        for group in groups:
+        for i, group in enumerate(groups):
             stats = group.stats()
             counts = [sum(r.status == s for r in group.runs) for s in ("complete", "failed", "incomplete")]
             row = ["" if v is MISSING else format_value(v) for v in group.values.values()] + counts
             for m in metrics:
                 s = stats.get(m)
                 row += ["", "", 0] if s is None else [repr(s.mean), "" if s.std is None else repr(s.std), s.n]
-            writer.writerow(row)
+            writer.writerow(row + _verdict_cells(verdicts[i] if verdicts is not None else None))
 
 
 def paper_section(name: str, runs: list[Run], groups: list[Group]) -> str:

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 from recipes import schema
+from recipes.run_keys import register_run_name
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -31,7 +31,7 @@ FAST = [
 
 def compose_cfg(overrides: list[str] | None = None, config_name: str = "train"):
     """The composed config for these command-line overrides (the hydra node dropped, as a job sees it)."""
-    OmegaConf.register_new_resolver("run_name", lambda o: o or "default", replace=True)
+    register_run_name()
     schema.register()
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         return compose(config_name=config_name, overrides=list(overrides or []))

@@ -14,6 +14,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from recipes.run import run_training
+from recipes.run_keys import register_run_name
 from tests.conftest import CONFIGS, ROOT, compose_cfg
 
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -33,7 +34,7 @@ DATA_FREE_SMOKES = [name for name in SMOKES if name != "finetune_imagefolder_smo
 
 def compose_with_hydra(overrides: list[str]):
     """The composed config including the `hydra` node (sweeper params, launcher)."""
-    OmegaConf.register_new_resolver("run_name", lambda o: o or "default", replace=True)
+    register_run_name()
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         return compose(config_name="train", overrides=overrides, return_hydra_config=True)
 

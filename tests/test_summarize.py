@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from scipy import stats
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
@@ -234,7 +235,8 @@ def test_eval_metrics_join_and_ood_is_flattened(tmp_path):
 def test_markdown_table_numbers_and_problem_runs(sweep, tmp_path):
     text = summarize.summarize([sweep], out=tmp_path / "out", plots=False)
     assert text == (tmp_path / "out" / "summary.md").read_text()
-    lines = {line.split(" | ")[0].strip("| "): line for line in text.splitlines() if line.startswith("| ")}
+    table = text.split("## Against the baseline")[0]  # the verdict's table is tested in test_verdict.py
+    lines = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("| ")}
     header = lines["augment.name"]
     assert "top1 (%)" in header and "| ece |" in header and "| nll |" in header and header.endswith("| n |")
     row05 = next(line for line in text.splitlines() if line.startswith("| cutmix | 0.5"))
@@ -356,15 +358,43 @@ def test_schedule_note_for_other_keys_and_none_when_equal(sweep):
 # --------------------------------------------------------------------------------------------------
 
 
-def test_alpha_curves_values_and_baseline_reference(sweep):
+def test_alpha_series_values_and_baseline_band(sweep):
     groups = sweeplib.group_runs(sweeplib.load_runs([sweep]))
-    curves = summarize.alpha_curves(groups, "top1")
-    assert list(curves) == ["cutmix", "mixup", "none"]
-    cutmix = curves["cutmix"]
-    assert [x for x, _, _ in cutmix] == [0.5, 1.0]
-    assert cutmix[0][1:] == pytest.approx((92.0, 2.0))
-    none = curves["none"]
-    assert none == [(0.5, pytest.approx(89.0), 0.0), (1.0, pytest.approx(89.0), 0.0)]
+    methods, bands = summarize.alpha_series(groups, "top1")
+    assert list(methods) == ["cutmix", "mixup"]
+    cutmix = methods["cutmix"]
+    assert [x for x, *_ in cutmix] == [0.5, 1.0] and [n for *_, n in cutmix] == [3, 3]
+    assert cutmix[0][1:3] == pytest.approx((92.0, 2.0))
+    assert methods["mixup"] == [(1.0, pytest.approx(91.0), None, 1)]
+    assert bands == {"none": (pytest.approx(89.0), None, 1)}
+
+
+def test_delta_panels_from_the_verdicts(sweep):
+    groups = sweeplib.group_runs(sweeplib.load_runs([sweep]))
+    found = summarize.verdictlib.verdicts(groups, {"augment.name": "none"})
+    panels = summarize.delta_panels(groups, found, over_alpha=True)
+    assert list(panels) == ["Δ top-1 (points; higher is better)", "Δ ECE (lower is better)"]
+    cutmix = panels["Δ top-1 (points; higher is better)"]["cutmix"]
+    assert [p[0] for p in cutmix] == [0.5, 1.0] and cutmix[0][1] == pytest.approx(92.0 - 89.0)
+    assert cutmix[0][2:] == (None, None)  # one baseline seed: no interval
+
+
+def test_delta_panels_of_a_method_comparison(tmp_path):
+    for method, top1 in (("none", [0.90, 0.91]), ("mixup", [0.92, 0.94]), ("cutmix", [0.93, 0.95])):
+        for seed, acc in enumerate(top1):
+            aug = {"augment": {"name": "none"}} if method == "none" else {"augment.name": method}
+            make_run(tmp_path, f"{method}{seed}", config(seed=seed, **aug), result(acc, ece=0.02 + 0.01 * seed))
+    groups = sweeplib.group_runs(sweeplib.load_runs([tmp_path]))
+    found = summarize.verdictlib.verdicts(groups, {"augment.name": "none"})
+    panels = summarize.delta_panels(groups, found, over_alpha=False)
+    top1 = panels["Δ top-1 (points; higher is better)"]
+    assert list(top1) == ["cutmix (n = 2 / 2)", "mixup (n = 2 / 2)"]
+    diff, low, high = top1["cutmix (n = 2 / 2)"][0]
+    interval = stats.ttest_rel([0.93, 0.95], [0.90, 0.91]).confidence_interval(0.95)
+    assert (diff, low, high) == pytest.approx((3.5, 100 * interval.low, 100 * interval.high))
+    summarize.summarize([tmp_path], out=tmp_path / "out")
+    assert (tmp_path / "out" / "delta_vs_baseline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not (tmp_path / "out" / "top1_vs_alpha.png").exists()
 
 
 def test_curve_labels_keep_only_distinguishing_keys(tmp_path):
@@ -415,3 +445,32 @@ def test_format_helpers():
     assert sweeptables.fmt_stat("ece", sweeplib.Stat(0.012345, None, 1)) == "0.0123 ± —"
     assert sweeptables.fmt_diff("top1", -0.0428) == "-4.28" and sweeptables.fmt_diff("nll", 0.01) == "+0.0100"
     assert sweeplib.format_value((100, 150)) == "[100, 150]" and sweeplib.format_value(None) == "null"
+
+
+def test_sweep_figures_label_n_and_draw_the_baseline_band():
+    from recipes.plots import alpha_sweep_plot, delta_plot
+
+    figure = alpha_sweep_plot(
+        {"cutmix": [(1.0, 92.0, 0.5, 3), (0.5, 91.0, 0.4, 2)]}, {"none (baseline)": (89.0, 0.3, 3)}, ylabel="top-1"
+    )
+    axis = figure.axes[0]
+    assert [t.get_text() for t in axis.get_legend().get_texts()] == [
+        "none (baseline): mean ± std, n = 3",
+        "cutmix (n = 2–3)",
+    ]
+    [band] = [p for p in axis.patches if p.get_height() > 0]  # axhspan: 89 ± 0.3
+    assert band.get_y() == pytest.approx(88.7) and band.get_height() == pytest.approx(0.6)
+    with pytest.raises(ValueError, match="every panel"):
+        delta_plot({"Δ top-1": {}})
+
+
+def test_a_method_comparison_at_one_alpha_each_is_no_alpha_sweep():
+    from summarize import swept_alpha
+    from sweeplib import MISSING, Group
+
+    def group(name, alpha):
+        return Group({"augment.name": name, "augment.alpha": alpha}, [])
+
+    methods = [group("none", MISSING), group("mixup", 1.0), group("ricap", 0.3), group("cutout", MISSING)]
+    assert not swept_alpha(methods)
+    assert swept_alpha([*methods, group("mixup", 0.5)])

@@ -60,11 +60,15 @@ class RicapConfig(PairMixConfig):
 
 @dataclass
 class CutoutConfig(Node):
+    """Cutout. alpha and mode do not apply; they are accepted so one sweep can span it and the mixers."""
+
     name: str = MISSING
     size: Any = MISSING  # an int >= 1 (pixels) or a float in (0, 1] (a fraction of the side): see relation
     holes: int = ranged(ge=1)
     fill: str = one_of(FILLS)
     prob: float = ranged(ge=0.0, le=1.0)
+    alpha: float | None = ranged(None, gt=0.0)
+    mode: str | None = one_of(MODES, default=None)
 
     def relation(self, prefix: str) -> str | None:
         size = self.size

@@ -1,0 +1,99 @@
+"""Which config keys define what a run computes: the one home of that rule, and the run-dir name built from it.
+
+Two kinds of keys do not define a run's result:
+- NOT_RESULT_DEFINING: where a run reads and writes, how much it prints or evaluates along the way. They stay out
+  of the run dir's name, are ignored when a resumed run compares its settings, and do not split sweep groups
+  (configs/train.yaml's override_dirname.exclude_keys lists the same keys; a test checks it).
+- augment args the chosen method does not take (`augment=none augment.alpha=0.5`, `augment=cutout
+  augment.mode=elem`): accepted so that one sweep can share them across methods, but they change nothing. They
+  stay out of the run dir's name (so the baseline of `augment=none,mixup augment.alpha=0.5,1.0` lands in one
+  dir and is trained once), out of the mixer's constructor (recipes.run.build_mixer) and out of sweep groups.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from augment import METHODS
+
+NOT_RESULT_DEFINING = (
+    "resume",
+    "ckpt_path",
+    "trainer.device",
+    "trainer.progress",
+    "trainer.log_every",
+    "trainer.eval_every",
+    "trainer.eval_batch_size",
+    "dataset.root",
+    "dataset.download",
+    "dataset.num_workers",
+)
+
+# Constructor args every mixer takes from the trainer, not from the augment node.
+_TRAINER_ARGS = frozenset({"num_classes", "generator"})
+
+
+def augment_args(name: str) -> frozenset[str] | None:
+    """The augment-node keys (besides `name`) that change what method `name` computes; None for an unknown name.
+
+    Derived from the mixer's constructor in augment.METHODS, so a new mixer arg applies without a second list.
+    `none` takes no args: NoMix returns one-hot targets whatever its `prob`. `choice` (MixChoice) takes its
+    `methods` table and `probs`.
+    """
+    if name == "none":
+        return frozenset()
+    if name == "choice":
+        return frozenset({"methods", "probs"})
+    if name not in METHODS:
+        return None
+    return frozenset(inspect.signature(METHODS[name]).parameters) - _TRAINER_ARGS
+
+
+def applies(key: str, augment_name: str) -> bool:
+    """False for a dotted `augment.<arg>...` key that method `augment_name` does not take; True otherwise."""
+    if not key.startswith("augment.") or key == "augment.name":
+        return True
+    args = augment_args(augment_name)
+    return args is None or key.split(".")[1] in args
+
+
+def applying_augment_args(node: Mapping[str, Any]) -> dict[str, Any]:
+    """An augment node (a plain dict, `name` included) without the args its method does not take."""
+    return {k: v for k, v in node.items() if applies(f"augment.{k}", node.get("name"))}
+
+
+def result_defining(flat: Mapping[str, Any]) -> dict[str, Any]:
+    """A flattened config ({"a.b": value}) without the keys that do not define the run's result."""
+    name = flat.get("augment.name")
+    return {k: v for k, v in flat.items() if k not in NOT_RESULT_DEFINING and applies(k, name)}
+
+
+# --------------------------------------------------------------------------------------------------
+# The run dir's name
+# --------------------------------------------------------------------------------------------------
+
+
+def run_name(overrides: Iterable[str], augment_name: str) -> str:
+    """The run dir name: the command-line overrides that define the run, sorted, joined with ',' ("default").
+
+    Hydra's own override_dirname, less the keys that do not define the result: e.g. `augment.alpha=0.5,augment=none`
+    becomes `augment=none`. Lines come from hydra.overrides.task (the job's overrides, sweep values expanded).
+    """
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(list(overrides))
+    kept = sorted(
+        o.input_line
+        for o in parsed
+        if o.key_or_group not in NOT_RESULT_DEFINING and applies(o.key_or_group, augment_name)
+    )
+    return ",".join(kept) or "default"
+
+
+def register_run_name() -> None:
+    """Register the `run_name` resolver configs/train.yaml names its run dirs with (train.py and tests call it)."""
+    OmegaConf.register_new_resolver("run_name", run_name, replace=True)
