@@ -102,7 +102,7 @@ class RICAP(_Mixer):
 
     def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
         b, _, h, w = images.shape
-        draws = F.sample_ricap(b, h, w, self.alpha, self.prob, self.mode, self.generator)
+        draws = F.sample_ricap(b, h, w, alpha=self.alpha, prob=self.prob, mode=self.mode, generator=self.generator)
         sources, corner, offsets = (t.to(images.device) for t in draws)
         mixed = F.ricap_stitch(images, sources, corner, offsets)
         targets = F.mix_targets(labels, sources, F.ricap_weights(corner, h, w), self.num_classes)

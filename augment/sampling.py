@@ -277,6 +277,7 @@ def sample_ricap(
     batch_size: int,
     height: int,
     width: int,
+    *,
     alpha: float,
     prob: float,
     mode: str,
