@@ -20,7 +20,7 @@ data: $(STAMP)
 train: $(STAMP) data        ## the default run: python train.py $(ARGS)
 	$(PY) train.py $(ARGS)
 
-test: $(STAMP) data         ## fast suite (~2.5 min on 2 CPU cores)
+test: $(STAMP) data         ## fast suite (~8 min on 2 busy CPU cores)
 	$(PY) -m pytest -q $(ARGS)
 
 test-all: $(STAMP) data     ## fast + slow tests
