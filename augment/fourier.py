@@ -25,24 +25,29 @@ from augment.sampling import (
 
 @functools.lru_cache(maxsize=64)
 def _spectrum_scale(height: int, width: int, decay_power: float, device: torch.device) -> Tensor:
-    """(H, W // 2 + 1) amplitude 1 / max(f, 1 / max(H, W))^δ of the rfft2 frequencies (cached: it is the
-    same for every call of a training run; never modified in place)."""
+    """(H, W) amplitude 1 / max(f, 1 / max(H, W))^δ of the fft2 frequencies (cached: it is the same for
+    every call of a training run; never modified in place)."""
     fy = torch.fft.fftfreq(height, device=device)[:, None]
-    fx = torch.fft.rfftfreq(width, device=device)[None, :]
+    fx = torch.fft.fftfreq(width, device=device)[None, :]
     return torch.sqrt(fy * fy + fx * fx).clamp_min(1.0 / max(height, width)) ** (-decay_power)
 
 
 def lowfreq_images(
     n: int, height: int, width: int, *, decay_power: float, generator: torch.Generator | None = None
 ) -> Tensor:
-    """(n, H, W) float32 random images with spectrum amplitude ∝ 1 / f^decay_power.
+    """(n, H, W) float32 random images: stationary Gaussian fields with amplitude spectrum ∝ 1 / f^decay_power.
 
-    The spectrum is complex Gaussian noise (independent real and imaginary parts) times the amplitude,
-    drawn as one complex tensor and scaled in place, then one batched irfft2 for all n images.
+    Complex Gaussian white noise on the full H × W frequency grid, scaled by the amplitude in place, and one
+    batched ifft2 for ceil(n / 2) grids. The real and the imaginary part of each result are two independent
+    real fields with that spectrum (the amplitude is the same at f and −f, which leaves them uncorrelated),
+    so each image costs H·W normal draws, as with a Hermitian half-spectrum, but no c2r transform (which
+    copies its input). The overall scale is irrelevant: masks depend only on the pixels' order.
     """
     scale = _spectrum_scale(height, width, float(decay_power), generator_device(generator))
-    noise = torch.randn((n, *scale.shape), generator=generator, device=scale.device, dtype=torch.complex64)
-    return torch.fft.irfft2(noise.mul_(scale), s=(height, width))
+    pairs = (n + 1) // 2
+    noise = torch.randn((pairs, height, width), generator=generator, device=scale.device, dtype=torch.complex64)
+    fields = torch.view_as_real(torch.fft.ifft2(noise.mul_(scale), out=noise))  # (pairs, H, W, 2): re, im
+    return fields.movedim(-1, 1).reshape(2 * pairs, height, width)[:n]
 
 
 def top_pixels(values: Tensor, counts: Tensor, dtype: torch.dtype = torch.bool) -> Tensor:
@@ -53,8 +58,8 @@ def top_pixels(values: Tensor, counts: Tensor, dtype: torch.dtype = torch.bool) 
     (always chosen) and k of −inf (never chosen) appended, so topk(P // 2) of the padded row picks its k
     largest values; a row that needs more selects its P − k smallest (the largest of −values) and is the
     complement. The count is exact whatever the ties, with no per-row sort and no host read. The mask is
-    built by one scatter into rows prefilled with the complement flag (float masks: no bool kernels, which
-    are slow on CPU).
+    built by one scatter into rows prefilled with the complement flag, in the padded buffer itself when the
+    dtypes match (float masks: no bool kernels, which are slow on CPU, and no second large allocation).
     """
     n, pixels = values.shape
     half = pixels // 2
@@ -63,9 +68,10 @@ def top_pixels(values: Tensor, counts: Tensor, dtype: torch.dtype = torch.bool) 
     padded = values.new_empty(n, pixels + half)
     torch.mul(values, (1 - 2 * flip.to(values.dtype))[:, None], out=padded[:, :pixels])
     pads = torch.arange(half, device=values.device) < (half - need)[:, None]
-    padded[:, pixels:] = torch.where(pads, torch.inf, -torch.inf)
+    padded[:, pixels:].fill_(-torch.inf).masked_fill_(pads, torch.inf)
     chosen = padded.topk(half, dim=1, sorted=False).indices
-    mask = flip.to(dtype)[:, None].expand(n, pixels + half).contiguous()
+    mask = padded if dtype == padded.dtype else torch.empty_like(padded, dtype=dtype)  # values no longer needed
+    mask.copy_(flip.to(dtype)[:, None])
     mask.scatter_(1, chosen, (~flip).to(dtype)[:, None].expand(n, half))
     return mask[:, :pixels]
 
@@ -121,9 +127,12 @@ def sample_fmix(
     samples get an empty mask."""
     partners = pair_partners(batch_size, generator=generator)
     lam = sample_lambda(num_units(batch_size, mode=mode), alpha=alpha, generator=generator)
-    masks = fourier_masks(
-        lam, height, width, decay_power=decay_power, max_soft=max_soft, dtype=dtype, generator=generator
-    )
-    masks = share(masks, partners, mode=mode)
-    active = sample_active(partners, prob=prob, mode=mode, generator=generator)[:, None, None, None]
-    return partners, (masks & active) if masks.dtype == torch.bool else masks * active.to(masks.dtype)
+    active = sample_active(partners, prob=prob, mode=mode, generator=generator)
+    options = {"decay_power": decay_power, "max_soft": max_soft, "dtype": dtype, "generator": generator}
+    if mode == "batch":  # one mask for the batch, emptied for the samples that are not mixed
+        masks = share(fourier_masks(lam, height, width, **options), partners, mode=mode)
+        active = active[:, None, None, None]
+        return partners, (masks & active) if masks.dtype == torch.bool else masks * active.to(masks.dtype)
+    # one draw per sample (a pair uses its smaller index's, whose activity it shares): λ = 1 is an empty mask
+    masks = fourier_masks(torch.where(active, lam, 1.0), height, width, **options)
+    return partners, share(masks, partners, mode=mode)
