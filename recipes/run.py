@@ -122,15 +122,17 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
 def run_values(cfg: DictConfig) -> dict:
     """The run-defining values summary.json carries at its top level, for sweep tables to group runs by.
 
+    alpha, prob and mode are None where the method does not take them (recipes.run_keys.applies).
     `model` is the configs/model option (`model_choice`, which train.py sets; `model.name` for a config composed
     without it) and `model_args` the model node's other keys (e.g. {"width": 16}), its defining sizes.
     """
-    aug, model = cfg.augment, OmegaConf.to_container(cfg.model, resolve=True)
+    aug = applying_augment_args(OmegaConf.to_container(cfg.augment, resolve=True))
+    model = OmegaConf.to_container(cfg.model, resolve=True)
     return {
         "dataset": cfg.dataset.name,
         "model": cfg.get("model_choice") or model["name"],
         "model_args": {k: v for k, v in model.items() if k != "name"},
-        "augment": aug.name,
+        "augment": aug["name"],
         "alpha": aug.get("alpha"),
         "prob": aug.get("prob"),
         "mode": aug.get("mode"),

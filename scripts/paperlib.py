@@ -157,7 +157,8 @@ def _known_metrics(groups: list[Group], metric: str) -> set[str]:
 
 
 def schedule_notes(paper: dict, runs: list[Run]) -> list[str]:
-    """A warning per `paper.schedule` key where our runs' values differ from the paper's."""
+    """A warning per `paper.schedule` key where our runs' values differ from the paper's, and one when the paper
+    is compared with our best_top1 but the runs skipped evaluations (trainer.eval_every > 1)."""
     notes = []
     for key, theirs in (paper.get("schedule") or {}).items():
         candidates = [key] if "." in key else [p + key for p in SCHEDULE_PREFIXES]
@@ -172,4 +173,7 @@ def schedule_notes(paper: dict, runs: list[Run]) -> list[str]:
             else:
                 mismatch = f"our runs: {config_key}={'/'.join(ours)} vs paper: {key}={theirs}"
             notes.append(mismatch + " — not comparable as-is")
+    every = sorted({str(r.config.get("trainer.eval_every", 1)) for r in runs} - {"1"})
+    if paper.get("ours") == "best_top1" and every:
+        notes.append(f"best_top1 is the best evaluated epoch, and our runs evaluated every {'/'.join(every)} epochs")
     return notes

@@ -12,7 +12,7 @@ import yaml
 
 from augment import Cutout, NoMix
 from recipes.config import changed_settings
-from recipes.run import build_mixer
+from recipes.run import build_mixer, run_values
 from recipes.run_keys import NOT_RESULT_DEFINING, augment_args, result_defining, run_name
 from tests.conftest import CONFIGS, FAST, ROOT, compose_cfg
 
@@ -52,8 +52,16 @@ def test_run_name_leaves_out_what_does_not_define_the_result():
 def test_args_that_do_not_apply_are_accepted_and_change_nothing():
     cfg = compose_cfg(["augment=none", "augment.alpha=0.5", "augment.prob=0.3", "augment.mode=elem"])
     assert isinstance(build_mixer(cfg.augment, 10, None), NoMix)
-    cut = build_mixer(compose_cfg(["augment=cutout", "augment.alpha=2.0", "augment.mode=elem"]).augment, 10, None)
-    assert isinstance(cut, Cutout)
+    cut_cfg = compose_cfg(["augment=cutout", "augment.alpha=2.0", "augment.mode=elem"])
+    assert isinstance(build_mixer(cut_cfg.augment, 10, None), Cutout)
+
+    # summary.json records no value for an arg that changed nothing
+    def recorded(c):
+        return [run_values(c)[k] for k in ("alpha", "prob", "mode")]
+
+    assert recorded(cfg) == [None, None, None] and recorded(cut_cfg) == [None, cut_cfg.augment.prob, None]
+    mixup = run_values(compose_cfg(["augment=mixup", "augment.alpha=0.5", "augment.mode=elem"]))
+    assert (mixup["alpha"], mixup["mode"]) == (0.5, "elem")
     before = {"augment": {"name": "none", "alpha": 0.5}, "trainer": {"device": "cpu", "eval_batch_size": 64}}
     after = {"augment": {"name": "none", "alpha": 1.0}, "trainer": {"device": "cuda", "eval_batch_size": 512}}
     assert changed_settings(before, after) == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import math
 import sys
@@ -351,6 +352,17 @@ def test_schedule_note_for_other_keys_and_none_when_equal(sweep):
         "our runs: trainer.batch_size=128 vs paper: batch_size=64 — not comparable as-is",
         "our runs: optim.lr=0.1 vs paper: optim.lr=0.25 — not comparable as-is",
     ]
+
+
+def test_schedule_note_when_best_top1_was_not_evaluated_every_epoch(sweep):
+    runs = sweeplib.load_runs([sweep])
+    best = {"metric": "top1", "ours": "best_top1"}
+    assert paperlib.schedule_notes(best, runs) == []
+    sparse = [dataclasses.replace(r, config={**r.config, "trainer.eval_every": 5}) for r in runs]
+    assert paperlib.schedule_notes(best, sparse) == [
+        "best_top1 is the best evaluated epoch, and our runs evaluated every 5 epochs"
+    ]
+    assert paperlib.schedule_notes({"metric": "top1"}, sparse) == []  # the final top1 does not depend on it
 
 
 # --------------------------------------------------------------------------------------------------
