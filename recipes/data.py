@@ -106,6 +106,18 @@ def balanced_subset(labels: torch.Tensor, n: int, num_classes: int, seed: int) -
     return torch.nonzero(rank_in_class < wanted[labels]).squeeze(1)
 
 
+def subset_indices(cfg, labels: torch.Tensor, seed: int) -> torch.Tensor | slice:
+    """The training images `dataset.subset=N` keeps: with `subset_balanced`, N / num_classes per class drawn by
+    the seed (balanced_subset); else the first N, except in an image folder, whose files are listed class by
+    class (the first N would be the first classes only), where N are drawn by the seed."""
+    n = int(cfg.subset)
+    if cfg.get("subset_balanced", False):
+        return balanced_subset(labels, n, int(cfg.num_classes), seed)
+    if cfg.name == "imagefolder":
+        return torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    return slice(n)
+
+
 def _synthetic(cfg, split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     n = int(cfg.train_size if split == "train" else cfg.test_size)
     return datasets.make_synthetic(
@@ -130,7 +142,7 @@ class InMemoryData:
     batched on the device. An image folder (dataset.in_memory=true) is stored at folder.stored_size(img_size) px
     square; training takes a random-resized crop to img_size and a flip, evaluation the centre img_size crop.
     The last partial batch is kept, except a single leftover sample (BatchNorm cannot train on one). `subset=N`
-    keeps the first N training images (with `subset_balanced`, N / num_classes per class drawn by the seed);
+    keeps N training images (subset_indices);
     `holdout` (a fraction, default 0) of them, chosen by the seed, is removed from training and served by
     `eval_batches("holdout")` (temperature scaling fits there).
     With `world_size > 1` each rank trains on its own equal share of every global batch and evaluates every
@@ -144,9 +156,7 @@ class InMemoryData:
         self.resized_crop = cfg.name == "imagefolder"
         (train_x, train_y), (test_x, test_y) = _load_splits(cfg, seed)
         if cfg.subset is not None:
-            chosen = slice(int(cfg.subset))
-            if cfg.get("subset_balanced", False):
-                chosen = balanced_subset(train_y, int(cfg.subset), self.info.num_classes, seed)
+            chosen = subset_indices(cfg, train_y, seed)
             train_x, train_y = train_x[chosen], train_y[chosen]
         keep = torch.ones(len(train_y), dtype=torch.bool)
         self._holdout = None
@@ -246,7 +256,8 @@ class FolderData:
         self._train = folder.ImageFiles(split.train, train_tf, mode)
         self._test = folder.ImageFiles(split.test, test_tf, mode)
         if cfg.subset is not None:
-            self._train = torch.utils.data.Subset(self._train, range(int(cfg.subset)))
+            labels = torch.tensor([label for _, label in split.train])
+            self._train = torch.utils.data.Subset(self._train, subset_indices(cfg, labels, seed).tolist())
         self._mean = torch.tensor(self.info.mean, device=device).view(1, -1, 1, 1)
         self._std = torch.tensor(self.info.std, device=device).view(1, -1, 1, 1)
 

@@ -149,3 +149,22 @@ def test_flip_mirrors_about_half_of_the_batch():
     assert (same | mirrored).all() and not (same & mirrored).any()
     assert stats.binomtest(int(mirrored.sum()), 400, 0.5).pvalue > 1e-3
     assert torch.equal(random_hflip(images, False, torch.Generator()), images)
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_a_folder_subset_is_drawn_by_the_seed_not_the_first_classes(tmp_path, in_memory):
+    """The files are listed class by class: subset=N takes N of them by the seed (every class can appear), or
+    with subset_balanced N / num_classes of each class."""
+    root = write_class_folder(tmp_path, [10, 10, 10], size=8)  # 8 training images per class
+
+    def subset_labels(seed, **over):
+        cfg = folder_cfg(root, num_classes=3, subset=9, in_memory=in_memory, **over)
+        data = build_data(cfg, torch.device("cpu"), seed=seed)
+        return sorted(torch.cat([y for _, y in data.train_batches(9, torch.Generator().manual_seed(0))]).tolist())
+
+    drawn = [subset_labels(seed) for seed in range(4)]
+    assert all(len(labels) == 9 for labels in drawn)
+    assert all(labels != [0] * 8 + [1] for labels in drawn)  # the first 9 files: class 0 and one of class 1
+    assert any(2 in labels for labels in drawn)
+    assert drawn[0] == subset_labels(0) and len({tuple(d) for d in drawn}) > 1
+    assert subset_labels(3, subset_balanced=True) == [0, 0, 0, 1, 1, 1, 2, 2, 2]

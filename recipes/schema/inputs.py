@@ -19,7 +19,8 @@ class DatasetConfig(Node):
     name: str = MISSING
     root: str | None = MISSING
     download: bool = MISSING
-    subset: int | None = ranged(ge=1)  # train on the first N training images only
+    subset: int | None = ranged(ge=1)  # train on N training images only (recipes.data.subset_indices)
+    subset_balanced: bool = False  # true: subset / num_classes images per class, drawn by the seed
     num_classes: int = ranged(ge=2)
     in_chans: int = ranged(ge=1)
     img_size: int = ranged(ge=1)
@@ -38,7 +39,6 @@ class DatasetConfig(Node):
 class InMemoryDatasetConfig(DatasetConfig):
     """A dataset held as one tensor on the device (recipes.data.InMemoryData)."""
 
-    subset_balanced: bool = False  # true: subset / num_classes images per class, drawn by the seed
     holdout: float = ranged(ge=0.0, lt=1.0)  # fraction kept out of training for temperature scaling
     crop_padding: int = ranged(ge=0)
 
