@@ -2,9 +2,8 @@
 
 `trainer.precision=auto` and `trainer.channels_last=auto` resolve here. bf16 autocast pays off only where the
 matrix units do bf16 natively: CUDA GPUs that support it, and CPUs with AVX512-BF16 or AMX tiles. Elsewhere a CPU
-emulates bf16 and the step runs many times slower (scripts/bench_train.py --formats shows it), so it stays in fp32.
-channels_last goes with bf16, and on a CPU with fp32 too: oneDNN's channels_last convolutions were faster in fp32
-on both CPUs measured, with and without native bf16 (docs/benchmarks.md); a CUDA GPU in fp32 keeps NCHW.
+emulates bf16 and the step runs many times slower (scripts/bench_train.py --precisions shows it), and oneDNN's
+channels_last kernels are tuned for the same bf16 CPUs; so both stay off there and the step runs in fp32 NCHW.
 """
 
 from __future__ import annotations
@@ -49,10 +48,9 @@ def resolve_precision(precision: str, channels_last: str | bool, device: torch.d
     """`trainer.precision` (auto | fp32 | bf16) and `trainer.channels_last` (auto | true | false) for `device`."""
     native, why = native_bf16(device)
     bf16 = native if precision == "auto" else precision == "bf16"
-    cpu_fp32 = device.type == "cpu" and not bf16
-    cl = (bf16 or device.type == "cpu") if channels_last == "auto" else bool(channels_last)
+    cl = native if channels_last == "auto" else bool(channels_last)
     if precision == "auto" or channels_last == "auto":
-        reason = f"auto: {why}" + ("; channels_last: faster on a CPU in fp32 too" if cpu_fp32 and cl else "")
+        reason = f"auto: {why}"
     else:
         reason = "as set by trainer.precision and trainer.channels_last"
     return Precision(bf16=bf16, channels_last=cl, reason=reason)

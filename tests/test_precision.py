@@ -30,21 +30,11 @@ def test_auto_picks_bf16_and_channels_last_on_a_cpu_with_native_bf16(monkeypatch
     assert named in chosen.describe() and chosen.describe().startswith("bf16 autocast + channels_last")
 
 
-def test_auto_picks_fp32_channels_last_on_a_cpu_without_native_bf16(monkeypatch):
+def test_auto_picks_fp32_nchw_on_a_cpu_without_native_bf16(monkeypatch):
     _cpu_features(monkeypatch, False, False)
     chosen = precision.resolve_precision("auto", "auto", CPU)
-    assert not chosen.bf16 and chosen.channels_last
-    assert chosen.describe().startswith("fp32 + channels_last") and "no native bf16" in chosen.describe()
-    assert "faster on a CPU in fp32 too" in chosen.describe()
-    assert not precision.resolve_precision("auto", False, CPU).channels_last
-
-
-def test_auto_channels_last_on_cuda_goes_with_bf16(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: True)
-    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "GPU")
-    cuda = torch.device("cuda")
-    assert precision.resolve_precision("auto", "auto", cuda).channels_last
-    assert not precision.resolve_precision("fp32", "auto", cuda).channels_last
+    assert not chosen.bf16 and not chosen.channels_last
+    assert chosen.describe().startswith("fp32, NCHW") and "no native bf16" in chosen.describe()
 
 
 @pytest.mark.parametrize("native", [True, False])
@@ -54,16 +44,14 @@ def test_explicit_settings_win_over_the_hardware(monkeypatch, native):
         False, False, "as set by trainer.precision and trainer.channels_last"
     )
     forced = precision.resolve_precision("bf16", "auto", CPU)
-    assert forced.bf16 and forced.channels_last
+    assert forced.bf16 and forced.channels_last == native
 
 
 def test_the_run_log_says_which_format_was_chosen_and_why(fast_cfg, tmp_path, caplog, monkeypatch):
     _cpu_features(monkeypatch, False, False)
     with caplog.at_level("INFO"):
         run_training(fast_cfg(), tmp_path)
-    assert any(
-        "step format: fp32 + channels_last (auto: this CPU has no native bf16" in r.message for r in caplog.records
-    )
+    assert any("step format: fp32, NCHW (auto: this CPU has no native bf16" in r.message for r in caplog.records)
 
 
 def _one_step(model, images, labels, dtype):

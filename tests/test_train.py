@@ -55,15 +55,14 @@ def test_synthetic_run_learns(fast_cfg, tmp_path):
 
 def test_compiled_model_trains_like_the_eager_one(fast_cfg, tmp_path):
     """trainer.compile=true (torch.compile, inductor: ~30 s to compile on CPU) computes the same training run;
-    only kernel fusion and (channels_last on CPU) kernel choice change float32 rounding, so the losses agree to
-    1e-4 after 4 SGD steps and the final test NLL to 0.1 %."""
+    only kernel fusion changes float32 rounding, so the losses agree to 1e-4 after 4 SGD steps."""
     eager = run_training(fast_cfg("augment=cutmix", "trainer.deterministic=true"), tmp_path / "eager")
     compiled = run_training(
         fast_cfg("augment=cutmix", "trainer.deterministic=true", "trainer.compile=true"), tmp_path / "compiled"
     )
     loss = [json.loads((tmp_path / d / "metrics.jsonl").read_text())["train_loss"] for d in ("eager", "compiled")]
     assert loss[1] == pytest.approx(loss[0], abs=1e-4)
-    assert compiled["nll"] == pytest.approx(eager["nll"], rel=1e-3)
+    assert compiled["nll"] == pytest.approx(eager["nll"], abs=1e-4)
 
 
 def interrupt_after(monkeypatch, epochs_done: int):
