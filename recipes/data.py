@@ -74,14 +74,20 @@ def random_hflip(images: torch.Tensor, hflip: bool, generator: torch.Generator) 
 
 
 def _load_splits(cfg, seed: int) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
-    """(train images, labels), (test images, labels) as uint8 / int64 tensors; a folder is decoded here, once."""
+    """(train images, labels), (test images, labels) as uint8 / int64 tensors, the training ones already cut to
+    dataset.subset; a folder is decoded here, once, and only the files the subset keeps."""
     if cfg.name == "imagefolder":
         split = folder.split_folder(cfg.root, num_classes=int(cfg.num_classes), val_fraction=float(cfg.val_fraction))
         size, chans, workers = folder.stored_size(int(cfg.img_size)), int(cfg.in_chans), int(cfg.num_workers)
         return tuple(
-            folder.decode_all(s, size=size, in_chans=chans, num_workers=workers) for s in (split.train, split.test)
+            folder.decode_all(s, size=size, in_chans=chans, num_workers=workers)
+            for s in (folder_train_samples(cfg, split, seed), split.test)
         )
-    return LOADERS[cfg.name](cfg, "train", seed), LOADERS[cfg.name](cfg, "test", seed)
+    (train_x, train_y), test = LOADERS[cfg.name](cfg, "train", seed), LOADERS[cfg.name](cfg, "test", seed)
+    if cfg.subset is not None:
+        chosen = subset_indices(cfg, train_y, seed)
+        train_x, train_y = train_x[chosen], train_y[chosen]
+    return (train_x, train_y), test
 
 
 def balanced_subset(labels: torch.Tensor, n: int, num_classes: int, seed: int) -> torch.Tensor:
@@ -116,6 +122,15 @@ def subset_indices(cfg, labels: torch.Tensor, seed: int) -> torch.Tensor | slice
     if cfg.name == "imagefolder":
         return torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:n].sort().values
     return slice(n)
+
+
+def folder_train_samples(cfg, split: folder.FolderSplit, seed: int) -> list[tuple[str, int]]:
+    """An image folder's training (path, label) samples, less those dataset.subset leaves out (chosen from the
+    labels alone, so nothing is decoded that is not trained on)."""
+    if cfg.subset is None:
+        return split.train
+    labels = torch.tensor([label for _, label in split.train])
+    return [split.train[i] for i in subset_indices(cfg, labels, seed).tolist()]
 
 
 def _synthetic(cfg, split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -155,9 +170,6 @@ class InMemoryData:
         self.padding, self.hflip = int(cfg.get("crop_padding", 0)), bool(cfg.get("hflip", False))
         self.resized_crop = cfg.name == "imagefolder"
         (train_x, train_y), (test_x, test_y) = _load_splits(cfg, seed)
-        if cfg.subset is not None:
-            chosen = subset_indices(cfg, train_y, seed)
-            train_x, train_y = train_x[chosen], train_y[chosen]
         keep = torch.ones(len(train_y), dtype=torch.bool)
         self._holdout = None
         holdout = float(cfg.get("holdout", 0.0))
@@ -253,11 +265,8 @@ class FolderData:
         )
         split = folder.split_folder(cfg.root, num_classes=self.info.num_classes, val_fraction=float(cfg.val_fraction))
         mode = "L" if self.info.in_chans == 1 else "RGB"
-        self._train = folder.ImageFiles(split.train, train_tf, mode)
+        self._train = folder.ImageFiles(folder_train_samples(cfg, split, seed), train_tf, mode)
         self._test = folder.ImageFiles(split.test, test_tf, mode)
-        if cfg.subset is not None:
-            labels = torch.tensor([label for _, label in split.train])
-            self._train = torch.utils.data.Subset(self._train, subset_indices(cfg, labels, seed).tolist())
         self._mean = torch.tensor(self.info.mean, device=device).view(1, -1, 1, 1)
         self._std = torch.tensor(self.info.std, device=device).view(1, -1, 1, 1)
 
