@@ -23,15 +23,12 @@ import inspect
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from augment import METHODS  # noqa: E402
+from augment import METHODS
 
 SHAPES = [(256, 3, 32, 32), (128, 3, 224, 224)]
 NUM_CLASSES = 100

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -23,10 +22,9 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from recipes.data import build_data
 
-from recipes.data import build_data  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def fabricate(root: Path, images: int, classes: int, width: int, height: int) -> None:

@@ -23,7 +23,6 @@ import argparse
 import itertools
 import platform
 import statistics
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,15 +30,14 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from models import build_model
+from recipes.config import load_option
+from recipes.data import InMemoryData
+from recipes.engine import StepConfig, predict, train_one_epoch
+from recipes.precision import resolve_precision
+from recipes.run import build_mixer, build_optimizer
 
-from models import build_model  # noqa: E402
-from recipes.config import load_option  # noqa: E402
-from recipes.data import InMemoryData  # noqa: E402
-from recipes.engine import StepConfig, predict, train_one_epoch  # noqa: E402
-from recipes.precision import resolve_precision  # noqa: E402
-from recipes.run import build_mixer, build_optimizer  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 METHODS = ("none", "cutmix", "mixup", "fmix")
 CYCLE = 8  # distinct batches held per setting; longer runs go over them again, epoch after epoch

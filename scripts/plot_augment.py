@@ -12,18 +12,15 @@ from __future__ import annotations
 import argparse
 import gzip
 import struct
-import sys
 from pathlib import Path
 
 import matplotlib
 import torch
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from augment import METHODS  # noqa: E402
+from augment import METHODS
 
 CLASSES = ["T-shirt", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Boot"]
 ROWS = [

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import torch
@@ -13,6 +15,15 @@ from recipes.run_keys import register_run_name
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
+
+
+def load_script(name: str) -> ModuleType:
+    """scripts/<name>.py as a module (scripts are entry points, not a package), for tests of their functions."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
 
 # Tiny, fast overrides for a training run on CPU: synthetic 16x16 data and the narrowest CIFAR-style net.
 FAST = [

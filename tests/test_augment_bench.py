@@ -6,10 +6,9 @@ import sys
 import pytest
 import torch
 
-from tests.conftest import ROOT
+from tests.conftest import load_script
 
-sys.path.insert(0, str(ROOT / "scripts"))
-import bench_augment  # noqa: E402
+bench_augment = load_script("bench_augment")
 
 
 def kornia_column(rows: list[str], method: str, mode: str) -> str:

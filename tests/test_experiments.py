@@ -13,13 +13,12 @@ from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
+from recipes import schema
 from recipes.run import run_training
 from recipes.run_keys import register_run_name
+from recipes.sweeps import paper as sweep_paper
+from recipes.sweeps import runs as sweep_runs
 from tests.conftest import CONFIGS, ROOT, compose_cfg
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import paperlib  # noqa: E402
-import sweeplib  # noqa: E402
 
 EXPERIMENTS = sorted(p.stem for p in (CONFIGS / "experiment").glob("*.yaml"))
 RECIPES = [name for name in EXPERIMENTS if not name.endswith("_smoke")]
@@ -35,13 +34,14 @@ DATA_FREE_SMOKES = [name for name in SMOKES if name != "finetune_imagefolder_smo
 def compose_with_hydra(overrides: list[str]):
     """The composed config including the `hydra` node (sweeper params, launcher)."""
     register_run_name()
+    schema.register()  # as train.py does (without it this test only passed after another file had composed)
     with initialize_config_dir(config_dir=str(CONFIGS), version_base="1.3"):
         return compose(config_name="train", overrides=overrides, return_hydra_config=True)
 
 
-def as_run(cfg) -> sweeplib.Run:
+def as_run(cfg) -> sweep_runs.Run:
     """A composed config seen the way summarize sees a run dir."""
-    return sweeplib.Run(Path("."), sweeplib.flatten(OmegaConf.to_container(cfg, resolve=True)), "complete")
+    return sweep_runs.Run(Path("."), sweep_runs.flatten(OmegaConf.to_container(cfg, resolve=True)), "complete")
 
 
 def test_every_recipe_has_a_smoke_variant():
@@ -54,7 +54,7 @@ def test_paper_experiment_composes_with_its_sweep_and_paper_node(name):
     cfg = compose_with_hydra([f"experiment={name}"])
     assert cfg.experiment == name
     methods = str(cfg.hydra.sweeper.params.augment).split(",")
-    paper = paperlib.load_paper(name, [])  # also checks the node's shape
+    paper = sweep_paper.load_paper(name, [])  # also checks the node's shape
     assert paper["metric"] == "top1" and paper["schedule"]["epochs"] > 1
     published = {row["augment"] for row in paper["rows"]}
     assert set(methods) <= published, f"swept methods without a published number: {set(methods) - published}"
@@ -63,13 +63,13 @@ def test_paper_experiment_composes_with_its_sweep_and_paper_node(name):
 @pytest.mark.parametrize("name", PAPER_RECIPES)
 def test_paper_recipe_schedule_equals_the_paper_schedule(name):
     cfg = compose_cfg([f"experiment={name}"])
-    assert paperlib.schedule_notes(paperlib.load_paper(name, []), [as_run(cfg)]) == []
+    assert sweep_paper.schedule_notes(sweep_paper.load_paper(name, []), [as_run(cfg)]) == []
 
 
 @pytest.mark.parametrize("name", PAPER_SMOKES)
 def test_smoke_schedule_is_flagged_as_not_comparable(name):
     cfg = compose_cfg([f"experiment={name}"])
-    notes = paperlib.schedule_notes(paperlib.load_paper(name, []), [as_run(cfg)])
+    notes = sweep_paper.schedule_notes(sweep_paper.load_paper(name, []), [as_run(cfg)])
     assert notes[0].startswith("our runs: 1 epochs vs paper:") and notes[0].endswith("not comparable as-is")
 
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import re
-import sys
 
 import pytest
 from omegaconf import OmegaConf
 
+from recipes.sweeps import paper as sweep_paper
 from tests.conftest import CONFIGS, ROOT
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import paperlib  # noqa: E402
 
 RECIPES = sorted(  # the experiment files with published numbers (not every experiment reproduces a paper)
     p.stem for p in (CONFIGS / "experiment").glob("*.yaml") if "paper" in OmegaConf.load(p) and "_smoke" not in p.stem
@@ -31,7 +28,7 @@ def doc_tables() -> dict[str, dict[str, tuple]]:
 
 @pytest.mark.parametrize("name", RECIPES)
 def test_doc_table_equals_the_experiment_files_paper_node(name):
-    paper = paperlib.load_paper(name, [])
+    paper = sweep_paper.load_paper(name, [])
     expected = {}
     for row in paper["rows"]:
         label = ", ".join(f"{k}={v}" for k, v in row.items() if k not in METRICS)

@@ -14,16 +14,14 @@ from augment import Cutout, NoMix
 from recipes.config import changed_settings
 from recipes.run import build_mixer, run_values
 from recipes.run_keys import NOT_RESULT_DEFINING, augment_args, result_defining, run_name
+from recipes.sweeps import runs as sweep_runs
 from tests.conftest import CONFIGS, FAST, ROOT, compose_cfg
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import sweeplib  # noqa: E402
 
 
 def test_the_yaml_excludes_the_same_keys_from_override_dirname():
     hydra = yaml.safe_load((CONFIGS / "train.yaml").read_text())["hydra"]
     assert hydra["job"]["config"]["override_dirname"]["exclude_keys"] == list(NOT_RESULT_DEFINING)
-    assert sweeplib.IGNORED_KEYS == {"seed", *NOT_RESULT_DEFINING}
+    assert sweep_runs.IGNORED_KEYS == {"seed", *NOT_RESULT_DEFINING}
 
 
 def test_augment_args_follow_the_mixers_constructors():
@@ -92,8 +90,8 @@ def test_a_shared_override_sweep_trains_the_baseline_once(tmp_path):
     log = (baseline / "train.log").read_text()
     assert log.count("epoch 1/1") == 1 and log.count("already holds this run, complete") == 1
     assert json.loads((baseline / "summary.json").read_text())["status"] == "complete"
-    groups = sweeplib.group_runs(sweeplib.load_runs([sweep]))
-    assert [(sweeplib.group_label(g), len(g.complete)) for g in groups] == [
+    groups = sweep_runs.group_runs(sweep_runs.load_runs([sweep]))
+    assert [(sweep_runs.group_label(g), len(g.complete)) for g in groups] == [
         ("augment.name=mixup, augment.alpha=0.5, augment.prob=1.0, augment.mode=batch", 1),
         ("augment.name=mixup, augment.alpha=1.0, augment.prob=1.0, augment.mode=batch", 1),
         ("augment.name=none, augment.alpha=—, augment.prob=—, augment.mode=—", 1),

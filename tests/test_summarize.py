@@ -6,7 +6,6 @@ import csv
 import dataclasses
 import json
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +13,15 @@ import pytest
 import yaml
 from scipy import stats
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "scripts"))
+from recipes.sweeps import figures as sweep_figures
+from recipes.sweeps import paper as sweep_paper
+from recipes.sweeps import runs as sweep_runs
+from recipes.sweeps import summary as sweep_summary
+from recipes.sweeps import tables as sweep_tables
+from recipes.sweeps import verdict as sweep_verdict
 
-import paperlib  # noqa: E402
-import summarize  # noqa: E402
-import sweeplib  # noqa: E402
-import sweeptables  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+
 
 BASE = {
     "dataset": {"name": "fashion_mnist", "root": "data/fm", "subset": None},
@@ -116,7 +117,7 @@ def sweep(tmp_path: Path) -> Path:
 
 
 def by_label(groups):
-    return {sweeplib.group_label(g): g for g in groups}
+    return {sweep_runs.group_label(g): g for g in groups}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -125,16 +126,16 @@ def by_label(groups):
 
 
 def test_mean_std_is_sample_std():
-    stat = sweeplib.mean_std([0.90, 0.92, 0.94])
+    stat = sweep_runs.mean_std([0.90, 0.92, 0.94])
     assert stat.mean == pytest.approx(0.92) and stat.std == pytest.approx(0.02) and stat.n == 3
     assert stat.std == pytest.approx(np.std([0.90, 0.92, 0.94], ddof=1))
-    assert sweeplib.mean_std([0.5]) == sweeplib.Stat(0.5, None, 1)
+    assert sweep_runs.mean_std([0.5]) == sweep_runs.Stat(0.5, None, 1)
     with pytest.raises(ValueError, match=r"\[\]"):
-        sweeplib.mean_std([])
+        sweep_runs.mean_std([])
 
 
 def test_status_of_each_run(sweep):
-    runs = {r.path.name: r for r in sweeplib.load_runs([sweep])}
+    runs = {r.path.name: r for r in sweep_runs.load_runs([sweep])}
     assert len(runs) == 10
     failed = runs["augment=mixup,seed=1"]
     assert failed.status == "failed" and failed.error == "RuntimeError: boom" and failed.epoch == 3
@@ -144,9 +145,9 @@ def test_status_of_each_run(sweep):
 
 
 def test_groups_by_differing_run_defining_keys_only(sweep):
-    runs = sweeplib.load_runs([sweep])
-    assert sweeplib.varying_keys(runs) == ["augment.name", "augment.alpha", "augment.prob", "augment.mode"]
-    groups = by_label(sweeplib.group_runs(runs))
+    runs = sweep_runs.load_runs([sweep])
+    assert sweep_runs.varying_keys(runs) == ["augment.name", "augment.alpha", "augment.prob", "augment.mode"]
+    groups = by_label(sweep_runs.group_runs(runs))
     cut05 = groups["augment.name=cutmix, augment.alpha=0.5, augment.prob=1.0, augment.mode=elem"]
     assert len(cut05.runs) == 3
     stats = cut05.stats()
@@ -155,14 +156,14 @@ def test_groups_by_differing_run_defining_keys_only(sweep):
     none = groups["augment.name=none, augment.alpha=—, augment.prob=—, augment.mode=—"]
     assert [r.status for r in none.runs] == ["complete", "incomplete"] and none.stats()["top1"].n == 1
     mixup = groups["augment.name=mixup, augment.alpha=1.0, augment.prob=1.0, augment.mode=elem"]
-    assert mixup.stats()["top1"] == sweeplib.Stat(0.91, None, 1)
+    assert mixup.stats()["top1"] == sweep_runs.Stat(0.91, None, 1)
 
 
 def test_one_group_when_only_seed_and_bookkeeping_differ(tmp_path):
     for seed in range(3):
         cfg = config(seed=seed, resume=bool(seed), **{"trainer.device": str(seed)})
         make_run(tmp_path, f"seed={seed}", cfg, result(0.5 + 0.1 * seed))
-    groups = sweeplib.group_runs(sweeplib.load_runs([tmp_path]))
+    groups = sweep_runs.group_runs(sweep_runs.load_runs([tmp_path]))
     assert len(groups) == 1 and groups[0].values == {}
     assert groups[0].stats()["top1"].mean == pytest.approx(0.6) and groups[0].stats()["top1"].n == 3
 
@@ -171,18 +172,18 @@ def test_null_and_absent_keys_do_not_split_groups(tmp_path):
     make_run(tmp_path, "a", config(**{"augment.min_ratio": None}), result(0.9))
     make_run(tmp_path, "b", config(), result(0.8))
     make_run(tmp_path, "c", config(**{"augment.min_ratio": 0.2}), result(0.7))
-    runs = sweeplib.load_runs([tmp_path])
-    assert sweeplib.varying_keys(runs) == ["augment.min_ratio"]
-    assert sweeplib.varying_keys(runs[:2]) == []
-    assert [len(g.runs) for g in sweeplib.group_runs(runs)] == [2, 1]
+    runs = sweep_runs.load_runs([tmp_path])
+    assert sweep_runs.varying_keys(runs) == ["augment.min_ratio"]
+    assert sweep_runs.varying_keys(runs[:2]) == []
+    assert [len(g.runs) for g in sweep_runs.group_runs(runs)] == [2, 1]
 
 
 def test_int_and_float_are_one_setting_but_bool_is_not(tmp_path):
     make_run(tmp_path, "a", config(**{"augment.alpha": 1}), result(0.9))
     make_run(tmp_path, "b", config(**{"augment.alpha": 1.0}), result(0.8))
-    assert len(sweeplib.group_runs(sweeplib.load_runs([tmp_path]))) == 1
+    assert len(sweep_runs.group_runs(sweep_runs.load_runs([tmp_path]))) == 1
     make_run(tmp_path, "c", config(**{"augment.alpha": True}), result(0.7))
-    assert len(sweeplib.group_runs(sweeplib.load_runs([tmp_path]))) == 2
+    assert len(sweep_runs.group_runs(sweep_runs.load_runs([tmp_path]))) == 2
 
 
 def test_unresolvable_interpolation_stays_text(tmp_path):
@@ -192,7 +193,7 @@ def test_unresolvable_interpolation_stays_text(tmp_path):
         config(**{"trainer.batch_size": "${oc.env:NOT_SET_ANYWHERE_XYZ}", "optim.lr": "${trainer.epochs}"}),
         result(0.9),
     )
-    run = sweeplib.load_runs([tmp_path])[0]
+    run = sweep_runs.load_runs([tmp_path])[0]
     assert run.config["trainer.batch_size"] == "${oc.env:NOT_SET_ANYWHERE_XYZ}"
     assert run.config["optim.lr"] == "${trainer.epochs}"
 
@@ -200,16 +201,16 @@ def test_unresolvable_interpolation_stays_text(tmp_path):
 def test_broken_summary_is_reported_not_dropped(tmp_path):
     run = make_run(tmp_path, "a", config())
     (run / "summary.json").write_text('{"status": "compl')
-    loaded = sweeplib.load_runs([tmp_path])[0]
+    loaded = sweep_runs.load_runs([tmp_path])[0]
     assert loaded.status == "incomplete" and "unreadable" in loaded.error
 
 
 def test_no_runs_and_missing_dir_are_errors(tmp_path):
     with pytest.raises(ValueError, match="no run dirs"):
-        sweeplib.load_runs([tmp_path])
+        sweep_runs.load_runs([tmp_path])
     with pytest.raises(ValueError, match="nope"):
-        sweeplib.load_runs([tmp_path / "nope"])
-    assert summarize.main([str(tmp_path)]) == 2
+        sweep_runs.load_runs([tmp_path / "nope"])
+    assert sweep_summary.main([str(tmp_path)]) == 2
 
 
 def test_eval_metrics_join_and_ood_is_flattened(tmp_path):
@@ -222,7 +223,7 @@ def test_eval_metrics_join_and_ood_is_flattened(tmp_path):
         "ood": {"svhn": {"auroc": 0.8, "tnr_at_tpr95": 0.4, "detection_acc": 0.7}},
     }
     make_run(tmp_path, "a", config(), result(0.9), eval_json=ev)
-    metrics = sweeplib.load_runs([tmp_path])[0].metrics
+    metrics = sweep_runs.load_runs([tmp_path])[0].metrics
     assert metrics["top1"] == 0.9 and metrics["ece"] == 0.02  # summary.json wins for shared names
     assert metrics["mce"] == 0.3 and metrics["ece_ts"] == 0.01 and metrics["ood.svhn.auroc"] == 0.8
     assert "occlusion_center" not in metrics
@@ -234,7 +235,7 @@ def test_eval_metrics_join_and_ood_is_flattened(tmp_path):
 
 
 def test_markdown_table_numbers_and_problem_runs(sweep, tmp_path):
-    text = summarize.summarize([sweep], out=tmp_path / "out", plots=False)
+    text = sweep_summary.summarize([sweep], out=tmp_path / "out", plots=False)
     assert text == (tmp_path / "out" / "summary.md").read_text()
     table = text.split("## Against the baseline")[0]  # the verdict's table is tested in test_verdict.py
     lines = {line.split(" | ")[0].strip("| "): line for line in table.splitlines() if line.startswith("| ")}
@@ -249,7 +250,7 @@ def test_markdown_table_numbers_and_problem_runs(sweep, tmp_path):
 
 
 def test_csv_keeps_fractions_and_counts(sweep, tmp_path):
-    summarize.summarize([sweep], out=tmp_path, plots=False)
+    sweep_summary.summarize([sweep], out=tmp_path, plots=False)
     with open(tmp_path / "summary.csv") as f:
         rows = {(r["augment.name"], r["augment.alpha"]): r for r in csv.DictReader(f)}
     cut10 = rows[("cutmix", "1.0")]
@@ -264,16 +265,16 @@ def test_csv_keeps_fractions_and_counts(sweep, tmp_path):
 def test_all_failed_group_still_has_a_row(tmp_path):
     make_run(tmp_path, "ok", config(), result(0.9))
     make_run(tmp_path, "bad", config(**{"augment.alpha": -1.0}), failed={"error": "ValueError: alpha=-1", "epoch": 0})
-    text = summarize.summarize([tmp_path], plots=False)
+    text = sweep_summary.summarize([tmp_path], plots=False)
     row = next(line for line in text.splitlines() if line.startswith("| -1.0 |"))
     assert row.endswith("| — | — | — | 0 |")
 
 
 def test_metrics_option(sweep, tmp_path):
-    text = summarize.summarize([sweep], out=tmp_path, metrics="top5,brier", plots=False)
+    text = sweep_summary.summarize([sweep], out=tmp_path, metrics="top5,brier", plots=False)
     assert "top5 (%)" in text and "brier" in text and "top1 (%)" not in text
     with pytest.raises(ValueError, match="bogus"):
-        summarize.summarize([sweep], out=tmp_path, metrics="top1,bogus", plots=False)
+        sweep_summary.summarize([sweep], out=tmp_path, metrics="top1,bogus", plots=False)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -302,15 +303,15 @@ def write_experiment(directory: Path, name: str, node: dict) -> Path:
 
 def test_paper_diff_in_points_and_schedule_note(sweep, tmp_path):
     path = write_experiment(tmp_path / "exp", "fmix_fm", {"experiment": "fmix_fm", "paper": PAPER})
-    runs = sweeplib.load_runs([sweep])
-    paper = paperlib.load_paper(str(path), runs)
-    rows = {r.label: r for r in paperlib.compare(paper, sweeplib.group_runs(runs))}
+    runs = sweep_runs.load_runs([sweep])
+    paper = sweep_paper.load_paper(str(path), runs)
+    rows = {r.label: r for r in sweep_paper.compare(paper, sweep_runs.group_runs(runs))}
     assert rows["augment=cutmix, alpha=1.0"].diff == pytest.approx((0.93 + 0.95 + 0.96) / 3 - 0.9603)
     assert rows["augment=mixup, alpha=1.0"].diff == pytest.approx(0.91 - 0.9628)
     assert rows["augment=fmix, alpha=1.0"].ours is None and rows["augment=fmix, alpha=1.0"].diff is None
     extra = rows["augment.name=cutmix, augment.alpha=0.5, augment.prob=1.0, augment.mode=elem"]
     assert extra.paper is None and extra.ours.mean == pytest.approx(0.92)
-    text = summarize.summarize([sweep], out=tmp_path, paper=str(path), plots=False)
+    text = sweep_summary.summarize([sweep], out=tmp_path, paper=str(path), plots=False)
     line = next(line for line in text.splitlines() if line.startswith("| augment=mixup"))
     assert line == "| augment=mixup, alpha=1.0 | 96.28 | 91.00 ± — | 1 | -5.28 |"
     assert "our runs: 20 epochs vs paper: 200 epochs — not comparable as-is" in text
@@ -319,8 +320,8 @@ def test_paper_diff_in_points_and_schedule_note(sweep, tmp_path):
 
 def test_paper_row_matching_several_groups_and_ours_metric(sweep, tmp_path):
     paper = {"metric": "top1", "ours": "best_top1", "rows": [{"augment": "cutmix", "top1": 0.95}]}
-    groups = sweeplib.group_runs(sweeplib.load_runs([sweep]))
-    hits = [r for r in paperlib.compare(paper, groups) if r.paper is not None]
+    groups = sweep_runs.group_runs(sweep_runs.load_runs([sweep]))
+    hits = [r for r in sweep_paper.compare(paper, groups) if r.paper is not None]
     assert len(hits) == 2 and all("augment=cutmix [" in r.label for r in hits)
     assert sorted(r.ours.mean for r in hits) == pytest.approx([0.921, (0.93 + 0.95 + 0.96) / 3 + 0.001])
 
@@ -329,25 +330,25 @@ def test_paper_node_from_parent_experiment_and_from_runs(sweep, tmp_path):
     exp = tmp_path / "exp"
     write_experiment(exp, "base", {"defaults": [{"override /dataset": "cifar10"}, "_self_"], "paper": PAPER})
     write_experiment(exp, "base_smoke", {"defaults": ["base", "_self_"], "trainer": {"epochs": 1}})
-    assert paperlib.load_paper("base_smoke", [], experiment_dir=exp)["rows"] == PAPER["rows"]
+    assert sweep_paper.load_paper("base_smoke", [], experiment_dir=exp)["rows"] == PAPER["rows"]
     run = make_run(tmp_path / "runs", "r", config(experiment="from_runs", paper=PAPER), result(0.9))
-    runs = [sweeplib.load_run(run)]
-    assert paperlib.load_paper("from_runs", runs, experiment_dir=exp)["source"] == "Harris et al."
+    runs = [sweep_runs.load_run(run)]
+    assert sweep_paper.load_paper("from_runs", runs, experiment_dir=exp)["source"] == "Harris et al."
     with pytest.raises(ValueError, match="'missing'"):
-        paperlib.load_paper("missing", runs, experiment_dir=exp)
+        sweep_paper.load_paper("missing", runs, experiment_dir=exp)
 
 
 def test_bad_paper_node_is_named(tmp_path):
     paper = {"metric": "top1", "rows": [{"augment": "none", "top5": 0.9}]}
     write_experiment(tmp_path, "bad", {"paper": paper})
     with pytest.raises(ValueError, match="lacks a number for 'top1'"):
-        paperlib.load_paper("bad", [], experiment_dir=tmp_path)
+        sweep_paper.load_paper("bad", [], experiment_dir=tmp_path)
 
 
 def test_schedule_note_for_other_keys_and_none_when_equal(sweep):
-    runs = sweeplib.load_runs([sweep])
-    assert paperlib.schedule_notes({"schedule": {"epochs": 20, "batch_size": 128}}, runs) == []
-    notes = paperlib.schedule_notes({"schedule": {"batch_size": 64, "optim.lr": 0.25}}, runs)
+    runs = sweep_runs.load_runs([sweep])
+    assert sweep_paper.schedule_notes({"schedule": {"epochs": 20, "batch_size": 128}}, runs) == []
+    notes = sweep_paper.schedule_notes({"schedule": {"batch_size": 64, "optim.lr": 0.25}}, runs)
     assert notes == [
         "our runs: trainer.batch_size=128 vs paper: batch_size=64 — not comparable as-is",
         "our runs: optim.lr=0.1 vs paper: optim.lr=0.25 — not comparable as-is",
@@ -355,14 +356,14 @@ def test_schedule_note_for_other_keys_and_none_when_equal(sweep):
 
 
 def test_schedule_note_when_best_top1_was_not_evaluated_every_epoch(sweep):
-    runs = sweeplib.load_runs([sweep])
+    runs = sweep_runs.load_runs([sweep])
     best = {"metric": "top1", "ours": "best_top1"}
-    assert paperlib.schedule_notes(best, runs) == []
+    assert sweep_paper.schedule_notes(best, runs) == []
     sparse = [dataclasses.replace(r, config={**r.config, "trainer.eval_every": 5}) for r in runs]
-    assert paperlib.schedule_notes(best, sparse) == [
+    assert sweep_paper.schedule_notes(best, sparse) == [
         "best_top1 is the best evaluated epoch, and our runs evaluated every 5 epochs"
     ]
-    assert paperlib.schedule_notes({"metric": "top1"}, sparse) == []  # the final top1 does not depend on it
+    assert sweep_paper.schedule_notes({"metric": "top1"}, sparse) == []  # the final top1 does not depend on it
 
 
 # --------------------------------------------------------------------------------------------------
@@ -371,8 +372,8 @@ def test_schedule_note_when_best_top1_was_not_evaluated_every_epoch(sweep):
 
 
 def test_alpha_series_values_and_baseline_band(sweep):
-    groups = sweeplib.group_runs(sweeplib.load_runs([sweep]))
-    methods, bands = summarize.alpha_series(groups, "top1")
+    groups = sweep_runs.group_runs(sweep_runs.load_runs([sweep]))
+    methods, bands = sweep_figures.alpha_series(groups, "top1")
     assert list(methods) == ["cutmix", "mixup"]
     cutmix = methods["cutmix"]
     assert [x for x, *_ in cutmix] == [0.5, 1.0] and [n for *_, n in cutmix] == [3, 3]
@@ -382,9 +383,9 @@ def test_alpha_series_values_and_baseline_band(sweep):
 
 
 def test_delta_panels_from_the_verdicts(sweep):
-    groups = sweeplib.group_runs(sweeplib.load_runs([sweep]))
-    found = summarize.verdictlib.verdicts(groups, {"augment.name": "none"})
-    panels = summarize.delta_panels(groups, found, over_alpha=True)
+    groups = sweep_runs.group_runs(sweep_runs.load_runs([sweep]))
+    found = sweep_verdict.verdicts(groups, {"augment.name": "none"})
+    panels = sweep_figures.delta_panels(groups, found, over_alpha=True)
     assert list(panels) == ["Δ top-1 (points; higher is better)", "Δ ECE (lower is better)"]
     cutmix = panels["Δ top-1 (points; higher is better)"]["cutmix"]
     assert [p[0] for p in cutmix] == [0.5, 1.0] and cutmix[0][1] == pytest.approx(92.0 - 89.0)
@@ -396,15 +397,15 @@ def test_delta_panels_of_a_method_comparison(tmp_path):
         for seed, acc in enumerate(top1):
             aug = {"augment": {"name": "none"}} if method == "none" else {"augment.name": method}
             make_run(tmp_path, f"{method}{seed}", config(seed=seed, **aug), result(acc, ece=0.02 + 0.01 * seed))
-    groups = sweeplib.group_runs(sweeplib.load_runs([tmp_path]))
-    found = summarize.verdictlib.verdicts(groups, {"augment.name": "none"})
-    panels = summarize.delta_panels(groups, found, over_alpha=False)
+    groups = sweep_runs.group_runs(sweep_runs.load_runs([tmp_path]))
+    found = sweep_verdict.verdicts(groups, {"augment.name": "none"})
+    panels = sweep_figures.delta_panels(groups, found, over_alpha=False)
     top1 = panels["Δ top-1 (points; higher is better)"]
     assert list(top1) == ["cutmix (n = 2 / 2)", "mixup (n = 2 / 2)"]
     diff, low, high = top1["cutmix (n = 2 / 2)"][0]
     interval = stats.ttest_rel([0.93, 0.95], [0.90, 0.91]).confidence_interval(0.95)
     assert (diff, low, high) == pytest.approx((3.5, 100 * interval.low, 100 * interval.high))
-    summarize.summarize([tmp_path], out=tmp_path / "out")
+    sweep_summary.summarize([tmp_path], out=tmp_path / "out")
     assert (tmp_path / "out" / "delta_vs_baseline.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (tmp_path / "out" / "top1_vs_alpha.png").exists()
 
@@ -412,8 +413,8 @@ def test_delta_panels_of_a_method_comparison(tmp_path):
 def test_curve_labels_keep_only_distinguishing_keys(tmp_path):
     for i, (mode, prob) in enumerate([("batch", 1.0), ("elem", 1.0), ("batch", 0.5)]):
         make_run(tmp_path, f"r{i}", config(**{"augment.mode": mode, "augment.prob": prob}), result(0.9))
-    groups = sweeplib.group_runs(sweeplib.load_runs([tmp_path]))
-    assert summarize.curve_labels(groups) == [
+    groups = sweep_runs.group_runs(sweep_runs.load_runs([tmp_path]))
+    assert sweep_figures.curve_labels(groups) == [
         "augment.prob=0.5, augment.mode=batch",
         "augment.prob=1.0, augment.mode=batch",
         "augment.prob=1.0, augment.mode=elem",
@@ -422,14 +423,14 @@ def test_curve_labels_keep_only_distinguishing_keys(tmp_path):
 
 def test_plots_written_only_when_alpha_varies(sweep, tmp_path):
     pytest.importorskip("recipes.plots")
-    summarize.summarize([sweep], out=tmp_path / "a")
+    sweep_summary.summarize([sweep], out=tmp_path / "a")
     for name in ("top1_vs_alpha.png", "ece_vs_alpha.png"):
         assert (tmp_path / "a" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (tmp_path / "a" / "reliability.png").exists()  # no predictions.npz
     run = make_run(tmp_path / "flat", "r", config(), result(0.9), eval_json={})
     rng = np.random.default_rng(0)
     np.savez(run / "eval" / "predictions.npz", logits=rng.normal(size=(50, 10)), labels=rng.integers(0, 10, 50))
-    summarize.summarize([tmp_path / "flat"])
+    sweep_summary.summarize([tmp_path / "flat"])
     assert not (tmp_path / "flat" / "top1_vs_alpha.png").exists()
     assert (tmp_path / "flat" / "reliability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -438,25 +439,25 @@ def test_reliability_inputs_from_predictions(tmp_path):
     run = make_run(tmp_path, "r", config(), result(0.5), eval_json={})
     logits = np.array([[2.0, 0.0], [0.0, 1.0], [3.0, 3.0 + math.log(3.0)]])
     np.savez(run / "eval" / "predictions.npz", logits=logits, labels=np.array([0, 0, 1]))
-    groups = sweeplib.group_runs(sweeplib.load_runs([tmp_path]))
-    conf, correct = summarize.reliability_inputs(groups)["(all runs)"]
+    groups = sweep_runs.group_runs(sweep_runs.load_runs([tmp_path]))
+    conf, correct = sweep_figures.reliability_inputs(groups)["(all runs)"]
     assert conf == pytest.approx([math.e**2 / (1 + math.e**2), math.e / (1 + math.e), 0.75])
     assert correct.tolist() == [True, False, True]
 
 
 def test_tensorboard_hparams_one_per_complete_run(sweep, tmp_path):
     pytest.importorskip("torch.utils.tensorboard")
-    count = summarize.write_hparams(sweeplib.group_runs(sweeplib.load_runs([sweep])), tmp_path)
+    count = sweep_figures.write_hparams(sweep_runs.group_runs(sweep_runs.load_runs([sweep])), tmp_path)
     assert count == 8
     runs = [p for p in (tmp_path / "tb_hparams").iterdir() if p.is_dir()]
     assert len(runs) == 8 and all(any(p.glob("events.out.tfevents.*")) for p in runs)
 
 
 def test_format_helpers():
-    assert sweeptables.fmt_stat("top1", sweeplib.Stat(0.95704, 0.00123, 3)) == "95.70 ± 0.12"
-    assert sweeptables.fmt_stat("ece", sweeplib.Stat(0.012345, None, 1)) == "0.0123 ± —"
-    assert sweeptables.fmt_diff("top1", -0.0428) == "-4.28" and sweeptables.fmt_diff("nll", 0.01) == "+0.0100"
-    assert sweeplib.format_value((100, 150)) == "[100, 150]" and sweeplib.format_value(None) == "null"
+    assert sweep_tables.fmt_stat("top1", sweep_runs.Stat(0.95704, 0.00123, 3)) == "95.70 ± 0.12"
+    assert sweep_tables.fmt_stat("ece", sweep_runs.Stat(0.012345, None, 1)) == "0.0123 ± —"
+    assert sweep_tables.fmt_diff("top1", -0.0428) == "-4.28" and sweep_tables.fmt_diff("nll", 0.01) == "+0.0100"
+    assert sweep_runs.format_value((100, 150)) == "[100, 150]" and sweep_runs.format_value(None) == "null"
 
 
 def test_sweep_figures_label_n_and_draw_the_baseline_band():
@@ -477,8 +478,8 @@ def test_sweep_figures_label_n_and_draw_the_baseline_band():
 
 
 def test_a_method_comparison_at_one_alpha_each_is_no_alpha_sweep():
-    from summarize import swept_alpha
-    from sweeplib import MISSING, Group
+    from recipes.sweeps.figures import swept_alpha
+    from recipes.sweeps.runs import MISSING, Group
 
     def group(name, alpha):
         return Group({"augment.name": name, "augment.alpha": alpha}, [])

@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import csv
 import math
-import sys
 
 import pytest
 from scipy import stats
 
-from tests.conftest import ROOT
+from recipes.sweeps import runs as sweep_runs
+from recipes.sweeps import summary as sweep_summary
+from recipes.sweeps import verdict as sweep_verdict
 from tests.test_summarize import config, make_run, result
-
-sys.path.insert(0, str(ROOT / "scripts"))
-import summarize  # noqa: E402
-import sweeplib  # noqa: E402
-import verdictlib  # noqa: E402
 
 
 def runs_of(root, method: str, seeds: list[int], top1: list[float], ece: list[float], **changes):
@@ -26,10 +22,10 @@ def runs_of(root, method: str, seeds: list[int], top1: list[float], ece: list[fl
         make_run(root, f"{method}-{changes}-{'cba'[i % 3]}{i}", cfg, result(acc, ece=e, nll=0.3 + 0.01 * i))
 
 
-def verdict_of(root, label_part: str, baseline=None) -> verdictlib.Verdict:
-    groups = sweeplib.group_runs(sweeplib.load_runs([root]))
-    found = verdictlib.verdicts(groups, verdictlib.parse_baseline(baseline, groups))
-    [hit] = [v for v in found if label_part in sweeplib.group_label(v.group)]
+def verdict_of(root, label_part: str, baseline=None) -> sweep_verdict.Verdict:
+    groups = sweep_runs.group_runs(sweep_runs.load_runs([root]))
+    found = sweep_verdict.verdicts(groups, sweep_verdict.parse_baseline(baseline, groups))
+    [hit] = [v for v in found if label_part in sweep_runs.group_label(v.group)]
     return hit
 
 
@@ -42,7 +38,7 @@ def test_paired_by_seed_when_both_sides_ran_the_same_seeds(tmp_path):
     runs_of(tmp_path, "none", [2, 0, 1], top1=[0.900, 0.880, 0.890], ece=[0.020, 0.030, 0.025])
     runs_of(tmp_path, "cutmix", [0, 1, 2], top1=[0.905, 0.915, 0.926], ece=[0.050, 0.046, 0.041])
     verdict = verdict_of(tmp_path, "cutmix")
-    assert sweeplib.group_label(verdict.baseline).startswith("augment.name=none")
+    assert sweep_runs.group_label(verdict.baseline).startswith("augment.name=none")
     top1, ece, nll = verdict.comparisons
     ours, base = [0.905, 0.915, 0.926], [0.880, 0.890, 0.900]  # seeds 0, 1, 2
     expected = stats.ttest_rel(ours, base)
@@ -93,7 +89,7 @@ def test_each_model_against_its_own_baseline_and_groups_without_one(tmp_path):
         assert verdict.comparisons[0].diff == pytest.approx(0.025)
     orphan = verdict_of(tmp_path, "model.name=vit_tiny")
     assert orphan.baseline is None and orphan.comparisons == []
-    text = summarize.summarize([tmp_path], out=tmp_path / "out", plots=False)
+    text = sweep_summary.summarize([tmp_path], out=tmp_path / "out", plots=False)
     assert "no baseline: no augment.name=none group with the same other settings" in text
     assert text.count("**baseline**") == 2
 
@@ -107,12 +103,12 @@ def test_chosen_baseline_and_its_errors(tmp_path):
     assert verdict.comparisons[0].diff == pytest.approx(0.03)
     assert verdict_of(tmp_path, "mixup", baseline=["augment.name=mixup"]).is_baseline
     with pytest.raises(ValueError, match="'augment.nam'"):
-        summarize.summarize([tmp_path], baseline=["augment.nam=none"], plots=False)
+        sweep_summary.summarize([tmp_path], baseline=["augment.nam=none"], plots=False)
     with pytest.raises(ValueError, match="no group of runs has these values"):
-        summarize.summarize([tmp_path], baseline=["augment.name=fmix"], plots=False)
+        sweep_summary.summarize([tmp_path], baseline=["augment.name=fmix"], plots=False)
     with pytest.raises(ValueError, match="not KEY=VALUE"):
-        summarize.summarize([tmp_path], baseline=["mixup"], plots=False)
-    assert summarize.main([str(tmp_path), "--baseline", "augment.name=fmix", "--no-plots"]) == 2
+        sweep_summary.summarize([tmp_path], baseline=["mixup"], plots=False)
+    assert sweep_summary.main([str(tmp_path), "--baseline", "augment.name=fmix", "--no-plots"]) == 2
 
 
 def test_several_candidate_baselines_are_refused(tmp_path):
@@ -120,7 +116,7 @@ def test_several_candidate_baselines_are_refused(tmp_path):
     runs_of(tmp_path, "mixup", [0], [0.83], [0.02], **{"augment.alpha": 1.0})
     runs_of(tmp_path, "cutmix", [0], [0.85], [0.02])
     with pytest.raises(ValueError, match="matches several groups"):
-        summarize.summarize([tmp_path], baseline=["augment.name=mixup"], plots=False)
+        sweep_summary.summarize([tmp_path], baseline=["augment.name=mixup"], plots=False)
     verdict = verdict_of(tmp_path, "cutmix", baseline=["augment.name=mixup", "augment.alpha=1"])
     assert verdict.baseline.config["augment.alpha"] == 1.0
 
@@ -128,7 +124,7 @@ def test_several_candidate_baselines_are_refused(tmp_path):
 def test_table_and_csv_carry_the_verdict(tmp_path):
     runs_of(tmp_path, "none", [0, 1, 2], [0.880, 0.890, 0.900], [0.030, 0.025, 0.020])
     runs_of(tmp_path, "cutmix", [0, 1, 2], [0.905, 0.915, 0.926], [0.050, 0.046, 0.041])
-    text = summarize.summarize([tmp_path], out=tmp_path / "out", plots=False)
+    text = sweep_summary.summarize([tmp_path], out=tmp_path / "out", plots=False)
     top1 = verdict_of(tmp_path, "cutmix").comparisons[0]
     row = next(line for line in text.splitlines() if line.startswith("| cutmix |") and "| top1 |" in line)
     interval = f"[+{100 * top1.low:.2f}, +{100 * top1.high:.2f}]"
@@ -146,5 +142,5 @@ def test_table_and_csv_carry_the_verdict(tmp_path):
 def test_no_baseline_in_the_runs_is_a_note_not_an_error(tmp_path):
     runs_of(tmp_path, "cutmix", [0, 1], [0.85, 0.86], [0.02, 0.02], **{"augment.alpha": 0.5})
     runs_of(tmp_path, "cutmix", [0, 1], [0.85, 0.86], [0.02, 0.02])
-    text = summarize.summarize([tmp_path], out=tmp_path, plots=False)
+    text = sweep_summary.summarize([tmp_path], out=tmp_path, plots=False)
     assert "No baseline group (augment.name=none) in these runs: no verdict." in text

@@ -27,7 +27,7 @@ class TrainConfig(Node):
     resume: bool = MISSING
     ckpt_path: str | None = MISSING
     experiment: str | None = MISSING
-    # Set by experiment files: the published numbers (scripts/paperlib.py reads them) and a per-method augment.prob
+    # Set by experiment files: the published numbers (recipes/sweeps/paper.py reads them) and a per-method augment.prob
     paper: Any = None
     method_prob: dict[str, float] | None = None
     # The configs/model option the run was composed with (e.g. preact_resnet18_w16), which `model.name` (the

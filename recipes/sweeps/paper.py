@@ -20,9 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
-from sweeplib import MISSING, Group, Run, Stat, group_label
 
-EXPERIMENT_DIR = Path(__file__).resolve().parents[1] / "configs" / "experiment"
+from recipes.sweeps.runs import MISSING, Group, Run, Stat, group_label
+
+EXPERIMENT_DIR = Path(__file__).resolve().parents[2] / "configs" / "experiment"
 
 # summary.json / paper-row names -> config keys.
 ROW_KEYS = {

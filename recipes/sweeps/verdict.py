@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import yaml
 from scipy import stats
-from sweeplib import MISSING, Group, key_value
+
+from recipes.sweeps.runs import MISSING, Group, key_value
 
 VERDICT_METRICS = ("top1", "ece", "nll")
 # The one home of each metric's direction: True when a higher value is better.

@@ -8,10 +8,10 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import paperlib
-from sweeplib import MISSING, Group, Run, Stat, format_value, group_label
-from sweeplib import metric_names as all_metric_names
-from verdictlib import VERDICT_METRICS, Comparison, Verdict
+from recipes.sweeps.paper import compare, load_paper, schedule_notes
+from recipes.sweeps.runs import MISSING, Group, Run, Stat, format_value, group_label
+from recipes.sweeps.runs import metric_names as all_metric_names
+from recipes.sweeps.verdict import VERDICT_METRICS, Comparison, Verdict
 
 DEFAULT_METRICS = ("top1", "ece", "nll")
 # eval.py's scalar metrics that join the default table when present (OOD results go to the CSV only).
@@ -197,7 +197,7 @@ def write_csv(groups: list[Group], path: Path, verdicts: list[Verdict] | None = 
 
 def paper_section(name: str, runs: list[Run], groups: list[Group]) -> str:
     """Markdown: ours vs published per paper row, the difference in points, and schedule mismatch notes."""
-    paper = paperlib.load_paper(name, runs)
+    paper = load_paper(name, runs)
     metric, ours = paper["metric"], paper.get("ours", paper["metric"])
     header = ["row", f"paper {column_name(metric)}", f"ours {column_name(ours)}", "n", "ours − paper"]
     rows = [
@@ -208,8 +208,8 @@ def paper_section(name: str, runs: list[Run], groups: list[Group]) -> str:
             str(r.ours.n if r.ours else 0),
             fmt_diff(metric, r.diff),
         ]
-        for r in paperlib.compare(paper, groups)
+        for r in compare(paper, groups)
     ]
-    notes = [f"**Note: {n}**" for n in paperlib.schedule_notes(paper, runs)]
+    notes = [f"**Note: {n}**" for n in schedule_notes(paper, runs)]
     source = f"Source: {paper.get('source', '(no source given)')}"
     return "\n\n".join([f"## Ours vs paper: {name}", source, markdown_table(header, rows), *notes])

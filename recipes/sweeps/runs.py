@@ -2,7 +2,8 @@
 
 Only the files of the run-directory contract are read (`.hydra/config.yaml`, `summary.json`, `failed.json`,
 `metrics.jsonl`, `eval/eval.json`), so this works on sweeps copied off another machine. Paper comparison lives
-in `paperlib.py`, tables and CSV in `sweeptables.py`, plots and the command line in `summarize.py`.
+in `paper.py`, tables and CSV in `tables.py`, verdicts in `verdict.py`, plots in `figures.py` and the command line
+in `summary.py` (scripts/summarize.py).
 """
 
 from __future__ import annotations
