@@ -21,6 +21,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from recipes import checkpoint as ckpt
 from recipes.calibration import fit_temperature, heldout_split
+from recipes.catalogue import N_BINS
 from recipes.config import load_option, resolve_device, validate
 from recipes.data import IN_MEMORY, build_data, dataset_info, normalise
 from recipes.engine import StepConfig, predict
@@ -31,7 +32,6 @@ from recipes.run import build_network, step_config
 from recipes.tracking import write_json
 
 log = logging.getLogger(__name__)
-N_BINS = 15  # ECE/MCE bins: the convention of the whole project (docs/paper_tables.md, "Calibration conventions")
 EVAL_JSON, PREDICTIONS = "eval.json", "predictions.npz"
 DATASET_CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "dataset"
 RUN_OVERRIDES = ("dataset.root", "trainer.device", "trainer.eval_batch_size")

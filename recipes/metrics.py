@@ -22,6 +22,11 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from recipes.catalogue import N_BINS
+
+# What classification_metrics returns, in order (each one an entry of recipes.catalogue).
+CLASSIFICATION_METRICS = ("top1", "top5", "nll", "brier", "ece", "mce", "ada_ece", "classwise_ece")
+
 
 def _check_n_bins(n_bins: int) -> None:
     if isinstance(n_bins, bool) or not isinstance(n_bins, int) or n_bins < 1:
@@ -141,7 +146,7 @@ def classwise_ece(probs: Tensor, labels: Tensor, n_bins: int = 15) -> Tensor:
     return per_class.mean()
 
 
-def classification_metrics(logits: Tensor, labels: Tensor, n_bins: int = 15) -> dict[str, float]:
+def classification_metrics(logits: Tensor, labels: Tensor, n_bins: int = N_BINS) -> dict[str, float]:
     """Accuracy and calibration of (N, C) logits against (N,) integer labels.
 
     Keys: ``top1``; ``top5`` (top-min(5, C) accuracy); ``nll`` (mean cross-entropy, nats); ``brier`` (the
@@ -177,5 +182,4 @@ def classification_metrics(logits: Tensor, labels: Tensor, n_bins: int = 15) -> 
             classwise_ece(probs, labels, n_bins),
         ]
     )
-    names = ("top1", "top5", "nll", "brier", "ece", "mce", "ada_ece", "classwise_ece")
-    return dict(zip(names, values.tolist(), strict=True))
+    return dict(zip(CLASSIFICATION_METRICS, values.tolist(), strict=True))

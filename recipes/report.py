@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from recipes.catalogue import is_percent
+from recipes.metrics import CLASSIFICATION_METRICS
+
 
 def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
@@ -20,9 +23,9 @@ def format_table(record: dict) -> str:
             f"{split['nll_before']:.4f} -> {split['nll_after']:.4f}{seen}"
         )
     lines.append(f"{'metric':<15}{'clean':>9}{'after TS':>10}")
-    for key in ("top1", "top5", "nll", "brier", "ece", "mce", "ada_ece", "classwise_ece"):
-        fmt = _pct if key in ("top1", "top5") else (lambda v: "-" if v is None else f"{v:.4f}")
-        name = f"{key} (%)" if key in ("top1", "top5") else key
+    for key in CLASSIFICATION_METRICS:
+        fmt = _pct if is_percent(key) else (lambda v: "-" if v is None else f"{v:.4f}")
+        name = f"{key} (%)" if is_percent(key) else key
         lines.append(f"{name:<15}{fmt(record[key]):>9}{fmt(record[key + '_ts']):>10}")
     fractions = [f for f, _ in record["occlusion_center"]]
     lines.append("occlusion top-1 (%) at occluded area " + " ".join(f"{100 * f:>6.1f}%" for f in fractions))

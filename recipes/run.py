@@ -16,6 +16,7 @@ from augment import METHODS, MixChoice
 from models import build_model, weights_source, without_pretrained
 from recipes import checkpoint as ckpt
 from recipes import distributed
+from recipes.catalogue import summary_metrics
 from recipes.config import ConfigError, changed_settings, resolve_device, validate
 from recipes.data import DatasetInfo, build_data, dataset_info
 from recipes.engine import StepConfig, lr_factor, predict, train_one_epoch
@@ -364,7 +365,7 @@ class Trainer:
         values = run_values(self.cfg)
         summary = {
             "status": "complete",
-            **{k: last[k] for k in ("top1", "top5", "nll", "ece", "brier")},
+            **{k: last[k] for k in summary_metrics() if k in last},
             "best_top1": self.best_top1,
             "epochs": self.epoch,
             "wall_s": self.wall_s,

@@ -14,6 +14,8 @@ from pathlib import Path
 import torch
 from torch.utils.tensorboard import SummaryWriter
 
+from recipes.catalogue import prediction_metrics
+
 TB_DIR = "tb"
 METRICS = "metrics.jsonl"
 SUMMARY = "summary.json"
@@ -71,7 +73,7 @@ class RunTracker:
     def log_epoch(self, record: dict, step: int) -> None:
         """One metrics.jsonl line, and the test metrics (of an evaluated epoch) as TensorBoard scalars at the
         epoch's last step."""
-        for key in ("top1", "top5", "nll", "ece", "brier"):
+        for key in prediction_metrics():
             if key in record:
                 self.tb.add_scalar(f"test/{key}", record[key], step)
         self.tb.add_scalar("train/epoch_loss", record["train_loss"], step)
@@ -86,7 +88,7 @@ class RunTracker:
         self.tb.add_image(tag, make_grid(images01[:32].float().cpu(), nrow=8), 0)
 
     def finish(self, summary: dict, hparams: dict) -> None:
-        metrics = {f"hparam/{k}": summary[k] for k in ("top1", "top5", "nll", "ece", "brier")}
+        metrics = {f"hparam/{k}": summary[k] for k in prediction_metrics() if summary.get(k) is not None}
         self.tb.add_hparams(hparams, metrics, run_name=".")
         write_json(self.run_dir / SUMMARY, summary)
 

@@ -386,7 +386,8 @@ def test_delta_panels_from_the_verdicts(sweep):
     groups = sweep_runs.group_runs(sweep_runs.load_runs([sweep]))
     found = sweep_verdict.verdicts(groups, {"augment.name": "none"})
     panels = sweep_figures.delta_panels(groups, found, over_alpha=True)
-    assert list(panels) == ["Δ top-1 (points; higher is better)", "Δ ECE (lower is better)"]
+    # a panel per verdicted metric (recipes.catalogue), in the catalogue's order
+    assert list(panels) == ["Δ top-1 (points; higher is better)", "Δ ECE (lower is better)", "Δ NLL (lower is better)"]
     cutmix = panels["Δ top-1 (points; higher is better)"]["cutmix"]
     assert [p[0] for p in cutmix] == [0.5, 1.0] and cutmix[0][1] == pytest.approx(92.0 - 89.0)
     assert cutmix[0][2:] == (None, None)  # one baseline seed: no interval

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recipes.sweeps import tables
+from recipes import catalogue
+from recipes.catalogue import N_BINS, is_percent
 from recipes.sweeps.runs import MISSING, Group, format_value, group_label
 
 ALPHA_KEY = "augment.alpha"
@@ -40,7 +41,7 @@ def alpha_series(groups: list[Group], metric: str, baselines: tuple[Group, ...] 
     methods: label -> [(alpha, mean, std or None, n)] for groups with a numeric alpha; bands: label ->
     (mean, std or None, n) for the others, drawn as horizontal bands: `baselines` first, marked "(baseline)".
     """
-    scale = 100.0 if tables.is_percent(metric) else 1.0
+    scale = 100.0 if is_percent(metric) else 1.0
     methods: dict[str, list] = {}
     bands: dict[str, tuple] = {}
     order = sorted(range(len(groups)), key=lambda i: not any(groups[i] is b for b in baselines))
@@ -60,7 +61,11 @@ def alpha_series(groups: list[Group], metric: str, baselines: tuple[Group, ...] 
     return {label: sorted(points) for label, points in methods.items()}, bands
 
 
-DELTA_PANELS = (("top1", "Δ top-1 (points; higher is better)"), ("ece", "Δ ECE (lower is better)"))
+def delta_title(metric: str) -> str:
+    """A delta panel's axis label: "Δ top-1 (points; higher is better)", "Δ ECE (lower is better)"."""
+    unit = "points; " if is_percent(metric) else ""
+    direction = "higher" if catalogue.higher_is_better(metric) else "lower"
+    return f"Δ {catalogue.label(metric)} ({unit}{direction} is better)"
 
 
 def delta_panels(groups: list[Group], verdicts: list, *, over_alpha: bool) -> dict:
@@ -69,22 +74,23 @@ def delta_panels(groups: list[Group], verdicts: list, *, over_alpha: bool) -> di
     over_alpha: (alpha, diff, low, high) per group (alpha None for a group without one); else (diff, low, high).
     """
     labels = dict(zip(map(id, groups), curve_labels(groups), strict=True))
-    panels: dict[str, dict] = {name: {} for _, name in DELTA_PANELS}
+    titles = {metric: delta_title(metric) for metric in catalogue.verdict_metrics()}
+    panels: dict[str, dict] = {name: {} for name in titles.values()}
     for verdict in verdicts:
         alpha = verdict.group.values.get(ALPHA_KEY)
         alpha = alpha if _is_number(alpha) else None
         found = {c.metric: c for c in verdict.comparisons}
-        for metric, name in DELTA_PANELS:
+        for metric, name in titles.items():
             c = found.get(metric)
             if c is None:
                 continue
-            scale = 100.0 if tables.is_percent(metric) else 1.0
+            scale = 100.0 if is_percent(metric) else 1.0
             low, high = (None, None) if c.low is None else (scale * c.low, scale * c.high)
             point = (scale * c.diff, low, high)
-            label = labels[id(verdict.group)] or metric
+            row = labels[id(verdict.group)] or metric
             if not over_alpha:  # one row per method: its seeds beside it
-                label = f"{label} (n = {c.n} / {c.n_base})"
-            panels[name].setdefault(label, []).append((alpha, *point) if over_alpha else point)
+                row = f"{row} (n = {c.n} / {c.n_base})"
+            panels[name].setdefault(row, []).append((alpha, *point) if over_alpha else point)
     return {name: {k: sorted(v, key=str) for k, v in methods.items()} for name, methods in panels.items() if methods}
 
 
@@ -105,7 +111,9 @@ def plot_alpha(groups: list[Group], out: Path, verdicts: list | None = None) -> 
     over_alpha = swept_alpha(groups)
     baselines = tuple(v.group for v in verdicts or [] if v.is_baseline)
     written = []
-    for metric, ylabel in (("top1", "top-1 accuracy (%)"), ("ece", "ECE (15 bins)")):
+    for metric in ("top1", "ece"):
+        name = catalogue.label(metric)
+        ylabel = f"{name} (%)" if is_percent(metric) else f"{name} ({N_BINS} bins)"
         methods, bands = alpha_series(groups, metric, baselines) if over_alpha else ({}, {})
         if methods:
             written.append(out / f"{metric}_vs_alpha.png")
@@ -145,7 +153,7 @@ def plot_reliability(groups: list[Group], out: Path) -> list[Path]:
     from recipes.plots import reliability_diagram
 
     path = out / "reliability.png"
-    reliability_diagram(inputs, n_bins=15, path=path)
+    reliability_diagram(inputs, n_bins=N_BINS, path=path)
     return [path]
 
 

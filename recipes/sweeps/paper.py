@@ -21,6 +21,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from recipes.catalogue import paper_metrics
 from recipes.sweeps.runs import MISSING, Group, Run, Stat, group_label
 
 EXPERIMENT_DIR = Path(__file__).resolve().parents[2] / "configs" / "experiment"
@@ -150,7 +151,7 @@ def compare(paper: dict, groups: list[Group]) -> list[PaperRow]:
 
 def _known_metrics(groups: list[Group], metric: str) -> set[str]:
     """Metric names a paper row may carry besides `metric` (e.g. top5): ours, plus the usual ones."""
-    names = {"top1", "top5", "best_top1", "nll", "ece", "brier", metric}
+    names = {*paper_metrics(), metric}
     for group in groups:
         for run in group.complete:
             names.update(run.metrics)

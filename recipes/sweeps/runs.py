@@ -17,11 +17,9 @@ from typing import Any
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from recipes.catalogue import summary_metrics
 from recipes.config import flatten
 from recipes.run_keys import NOT_RESULT_DEFINING, applies
-
-# Final metrics taken from summary.json, in table order (fractions, except wall_s and img_per_s).
-SUMMARY_METRICS = ("top1", "top5", "best_top1", "nll", "ece", "brier", "wall_s", "img_per_s")
 
 # Keys that never define what a run computes, and the seed (averaged over): they are not grouped on.
 IGNORED_KEYS = frozenset({"seed", *NOT_RESULT_DEFINING})
@@ -160,7 +158,7 @@ def load_run(run_dir: Path) -> Run:
         if summary is not None and summary.get("status") == "complete":
             run.status = "complete"
             # summary.json's values win over eval.json's for the metrics both report (same checkpoint).
-            run.metrics = {**eval_metrics(run_dir), **_numbers(summary, SUMMARY_METRICS)}
+            run.metrics = {**eval_metrics(run_dir), **_numbers(summary, summary_metrics())}
         elif failed is not None:
             run.status, run.error, run.epoch = "failed", str(failed.get("error")), failed.get("epoch")
         else:
@@ -244,7 +242,8 @@ def metric_names(groups: list[Group]) -> list[str]:
     for group in groups:
         for run in group.complete:
             found.update(dict.fromkeys(run.metrics))
-    return [m for m in SUMMARY_METRICS if m in found] + [m for m in found if m not in SUMMARY_METRICS]
+    first = summary_metrics()
+    return [m for m in first if m in found] + [m for m in found if m not in first]
 
 
 def format_value(value: Any) -> str:

@@ -8,26 +8,15 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+from recipes.catalogue import eval_metrics, is_percent, verdict_metrics
 from recipes.sweeps.paper import compare, load_paper, schedule_notes
 from recipes.sweeps.runs import MISSING, Group, Run, Stat, format_value, group_label
 from recipes.sweeps.runs import metric_names as all_metric_names
-from recipes.sweeps.verdict import VERDICT_METRICS, Comparison, Verdict
-
-DEFAULT_METRICS = ("top1", "ece", "nll")
-# eval.py's scalar metrics that join the default table when present (OOD results go to the CSV only).
-EVAL_TABLE_METRICS = ("mce", "ada_ece", "classwise_ece", "temperature", "ece_ts", "nll_ts")
-PERCENT_METRICS = ("top1", "top5", "best_top1")
-PERCENT_SUFFIXES = (".auroc", ".tnr_at_tpr95", ".detection_acc")
-
+from recipes.sweeps.verdict import Comparison, Verdict
 
 # --------------------------------------------------------------------------------------------------
 # Formatting
 # --------------------------------------------------------------------------------------------------
-
-
-def is_percent(metric: str) -> bool:
-    """Accuracy-like metrics are shown in percent (files keep fractions)."""
-    return metric in PERCENT_METRICS or metric.endswith(PERCENT_SUFFIXES)
 
 
 def fmt_number(metric: str, value: float) -> str:
@@ -89,7 +78,9 @@ def choose_metrics(groups: list[Group], requested: str | None) -> list[str]:
         if unknown and found:
             raise ValueError(f"--metrics {','.join(unknown)} not in the runs' metrics: {', '.join(found)}")
         return names
-    return list(DEFAULT_METRICS) + [m for m in EVAL_TABLE_METRICS if m in found]
+    # the verdict's metrics, then eval.py's scalars (the catalogue's entries outside summary.json) where present;
+    # OOD scores go to the CSV only
+    return list(verdict_metrics()) + [m for m in eval_metrics() if m in found]
 
 
 def summary_table(groups: list[Group], metrics: list[str]) -> str:
@@ -160,7 +151,7 @@ def _verdict_cells(verdict: Verdict | None) -> list:
     base = "self" if verdict.is_baseline else ("" if verdict.baseline is None else group_label(verdict.baseline))
     found = {c.metric: c for c in verdict.comparisons}
     cells = [base]
-    for m in VERDICT_METRICS:
+    for m in verdict_metrics():
         c = found.get(m)
         if c is None:
             cells += [""] * 6
@@ -180,7 +171,7 @@ def write_csv(groups: list[Group], path: Path, verdicts: list[Verdict] | None = 
     header += [f"{m}_{part}" for m in metrics for part in ("mean", "std", "n")]
     if verdicts is not None:
         header += ["baseline"] + [
-            f"{m}_{part}" for m in VERDICT_METRICS for part in ("diff", "ci_low", "ci_high", "p", "test", "verdict")
+            f"{m}_{part}" for m in verdict_metrics() for part in ("diff", "ci_low", "ci_high", "p", "test", "verdict")
         ]
     with open(path, "w", newline="") as f:
         writer = csv.writer(f)

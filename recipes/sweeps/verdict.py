@@ -10,7 +10,7 @@ The difference is group − baseline (fractions). Paired Student t (scipy.stats.
 when both sides ran the same set of seeds, at least two, once each; else Welch's t (ttest_ind, equal_var=False)
 when both sides have at least two runs; else only the difference of means, with no interval. The word says
 "better" or "worse" when the 95 % interval excludes 0 (p < 0.05), in the metric's direction
-(HIGHER_IS_BETTER), and "no clear difference (n = ...)" otherwise.
+(recipes.catalogue), and "no clear difference (n = ...)" otherwise.
 """
 
 from __future__ import annotations
@@ -22,11 +22,9 @@ from dataclasses import dataclass
 import yaml
 from scipy import stats
 
+from recipes.catalogue import higher_is_better, verdict_metrics
 from recipes.sweeps.runs import MISSING, Group, key_value
 
-VERDICT_METRICS = ("top1", "ece", "nll")
-# The one home of each metric's direction: True when a higher value is better.
-HIGHER_IS_BETTER = {"top1": True, "top5": True, "best_top1": True, "ece": False, "nll": False, "brier": False}
 DEFAULT_BASELINE = {"augment.name": "none"}
 CONFIDENCE = 0.95
 
@@ -52,7 +50,7 @@ class Comparison:
             return f"one seed: no interval possible ({counts})"
         if not (self.low > 0 or self.high < 0):  # a nan interval (no spread, no difference) lands here too
             return f"no clear difference ({counts})"
-        return "better" if (self.diff > 0) == HIGHER_IS_BETTER[self.metric] else "worse"
+        return "better" if (self.diff > 0) == higher_is_better(self.metric) else "worse"
 
 
 @dataclass
@@ -156,14 +154,15 @@ def compare(group: Group, baseline: Group, metric: str) -> Comparison | None:
     return Comparison(metric, diff, low, high, p, test, len(xs), len(ys))
 
 
-def verdicts(groups: list[Group], selector: dict, metrics=VERDICT_METRICS) -> list[Verdict]:
-    """A Verdict per group, in group order (the baseline's own has no comparisons)."""
+def verdicts(groups: list[Group], selector: dict, metrics: tuple[str, ...] | None = None) -> list[Verdict]:
+    """A Verdict per group, in group order (the baseline's own has no comparisons); `metrics` default to the
+    catalogue's verdict metrics."""
     found = []
     for group in groups:
         baseline = find_baseline(group, groups, selector)
         if baseline is None or baseline is group:
             found.append(Verdict(group, baseline, []))
             continue
-        comparisons = [compare(group, baseline, m) for m in metrics]
+        comparisons = [compare(group, baseline, m) for m in metrics or verdict_metrics()]
         found.append(Verdict(group, baseline, [c for c in comparisons if c is not None]))
     return found
