@@ -2,10 +2,9 @@
 
 `trainer.precision=auto` and `trainer.channels_last=auto` resolve here. bf16 autocast pays off only where the
 matrix units do bf16 natively: CUDA GPUs that support it, and CPUs with AVX512-BF16 or AMX tiles. Elsewhere a CPU
-emulates bf16 and the step runs many times slower (scripts/bench_train.py --formats shows it), so both stay off
-there and the step runs in fp32 NCHW. channels_last alone would be faster on such a CPU (1.15x for the default run,
-docs/benchmarks.md), but with torch 2.14.1 the weight gradient of a channels_last 1x1 stride-2 convolution with
-2-7 input channels (a narrow ResNet's shortcut) corrupts the heap, so it stays an explicit opt-in.
+emulates bf16 and the step is much slower, so both stay off there and the step runs in fp32 NCHW. channels_last
+alone stays an explicit opt-in on such a CPU: a known torch bug with channels_last on narrow convolutions makes
+it unsafe for the default model. The measurements and the bug: docs/benchmarks.md ("CPU numeric formats").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Training throughput (images/s) with each mixer, measured on the loop train.py runs.
 
-    .venv/bin/python scripts/bench_train.py                    # CPU: small sizes, about 2 minutes on 2 cores
+    .venv/bin/python scripts/bench_train.py                    # CPU: small sizes
     .venv/bin/python scripts/bench_train.py --device cuda      # GPU: bf16 + channels_last (as train.py's 'auto')
     .venv/bin/python scripts/bench_train.py --device cuda --compile --batch-size 1024 --sizes 32
     .venv/bin/python scripts/bench_train.py --formats          # fp32 / bf16 x NCHW / channels_last, train and eval
@@ -14,7 +14,7 @@ the images on the device too, so JPEG decoding (DataLoader workers in a real Ima
 Per method it prints images/s, ms per step, the step time relative to augment=none (the methods take turns
 in every repeat, so the ratios compare like with like), and the time the batch production plus mixing take
 alone over the same steps, as a share of the step ("data+aug"). Times are medians over --repeats. On a CPU
-shared with other work, `--threads 1` is steadier (on a busy 2-core VM, 2 threads ran 10x slower than 1).
+shared with other work, `--threads 1` is steadier (docs/benchmarks.md).
 """
 
 from __future__ import annotations
