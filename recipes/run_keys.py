@@ -3,7 +3,7 @@
 Two kinds of keys do not define a run's result:
 - NOT_RESULT_DEFINING: where a run reads and writes, how much it prints or evaluates along the way. They stay out
   of the run dir's name, are ignored when a resumed run compares its settings, and do not split sweep groups
-  (configs/train.yaml's override_dirname.exclude_keys lists the same keys; a test checks it).
+  (configs/train.yaml's override_dirname.exclude_keys reads them through the `not_result_defining` resolver).
 - augment args the chosen method does not take (`augment=none augment.alpha=0.5`, `augment=cutout
   augment.mode=elem`): accepted so that one sweep can share them across methods, but they change nothing. They
   stay out of the run dir's name (so the baseline of `augment=none,mixup augment.alpha=0.5,1.0` lands in one
@@ -95,5 +95,7 @@ def run_name(overrides: Iterable[str], augment_name: str) -> str:
 
 
 def register_run_name() -> None:
-    """Register the `run_name` resolver configs/train.yaml names its run dirs with (train.py and tests call it)."""
+    """Register the resolvers configs/train.yaml uses (train.py and tests call it): `run_name` names the run dirs,
+    `not_result_defining` gives Hydra's override_dirname the keys to leave out (NOT_RESULT_DEFINING, no copy)."""
     OmegaConf.register_new_resolver("run_name", run_name, replace=True)
+    OmegaConf.register_new_resolver("not_result_defining", lambda: list(NOT_RESULT_DEFINING), replace=True)

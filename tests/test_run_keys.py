@@ -9,18 +9,22 @@ import subprocess
 import sys
 
 import yaml
+from omegaconf import OmegaConf
 
 from augment import Cutout, NoMix
 from recipes.config import changed_settings
 from recipes.run import build_mixer, run_values
-from recipes.run_keys import NOT_RESULT_DEFINING, augment_args, result_defining, run_name
+from recipes.run_keys import NOT_RESULT_DEFINING, augment_args, register_run_name, result_defining, run_name
 from recipes.sweeps import runs as sweep_runs
 from tests.conftest import CONFIGS, FAST, ROOT, compose_cfg
 
 
 def test_the_yaml_excludes_the_same_keys_from_override_dirname():
-    hydra = yaml.safe_load((CONFIGS / "train.yaml").read_text())["hydra"]
-    assert hydra["job"]["config"]["override_dirname"]["exclude_keys"] == list(NOT_RESULT_DEFINING)
+    register_run_name()
+    hydra = OmegaConf.create(yaml.safe_load((CONFIGS / "train.yaml").read_text())["hydra"])
+    assert OmegaConf.to_container(hydra.job.config.override_dirname, resolve=True)["exclude_keys"] == list(
+        NOT_RESULT_DEFINING
+    )
     assert sweep_runs.IGNORED_KEYS == {"seed", *NOT_RESULT_DEFINING}
 
 
