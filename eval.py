@@ -17,6 +17,9 @@ from recipes.evaluate import evaluate_checkpoint
 from recipes.report import format_table
 
 
+schema.register()  # configs/eval.yaml's defaults name eval_schema
+
+
 @hydra.main(config_path="configs", config_name="eval", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     with schema.errors_for_hydra():

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
 
 from recipes.run_keys import result_defining
-from recipes.schema import GROUP_SCHEMAS, SCHEMAS, TrainConfig, problem
+from recipes.schema import EVAL_NODES, GROUP_SCHEMAS, SCHEMAS, EvalConfig, TrainConfig, problem
 from recipes.schema.rules import ConfigError
 
 
@@ -27,17 +27,17 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def validate(cfg: DictConfig | dict) -> None:
-    """Raise ConfigError for the first invalid value; cheap, so it runs before anything else.
+def validate(cfg: DictConfig | dict) -> DictConfig:
+    """Raise ConfigError for the first invalid value; cheap, so it runs before anything else. Returns the config
+    with every key the schema declares (its default where `cfg` lacks one: a checkpoint saved before the key).
 
     Works on any config (composed by Hydra, or saved in a checkpoint): each node is merged into its schema
     (recipes.schema: types, unknown keys), then every field's Rule and each node's relation are checked.
     """
     values = _resolved(cfg)
-    check_node(TrainConfig, values, "")
+    values = check_node(TrainConfig, values, "")
     for group in (*SCHEMAS, *GROUP_SCHEMAS):
-        node = values[group]
-        check_node(schema_for(group, node), node, f"{group}.")
+        values[group] = check_node(schema_for(group, values[group]), values[group], f"{group}.")
     if values["augment"]["name"] == "choice":
         for method, args in values["augment"]["methods"].items():
             schema = SCHEMAS["augment"].get(method) if method != "choice" else None
@@ -48,6 +48,18 @@ def validate(cfg: DictConfig | dict) -> None:
     if warmup > 0 and warmup >= epochs:
         raise ConfigError(f"sched.warmup_epochs={warmup} must be < trainer.epochs={epochs}")
     resolve_device(values["trainer"]["device"])
+    return OmegaConf.create(values)
+
+
+def validate_eval(cfg: DictConfig | dict) -> DictConfig:
+    """eval.py's config (configs/eval.yaml) checked like validate checks a training config: ConfigError for an
+    undeclared key, a wrong type or a value outside its Rule (recipes.schema.evaluation); returns it complete."""
+    values = check_node(EvalConfig, _resolved(cfg), "")
+    for key, schema in EVAL_NODES.items():
+        values[key] = check_node(schema, values[key] or {}, f"{key}.")
+    if values["trainer"]["device"] is not None:
+        resolve_device(values["trainer"]["device"])
+    return OmegaConf.create(values)
 
 
 def _resolved(cfg: DictConfig | dict) -> dict:
@@ -71,11 +83,13 @@ def schema_for(group: str, node: dict) -> type:
     return SCHEMAS[group][name]
 
 
-def check_node(schema: type, values: dict, prefix: str) -> None:
+def check_node(schema: type, values: dict, prefix: str) -> dict:
     """ConfigError naming the key, the value and what is allowed, for the first value of `values` that does not fit
-    `schema`: an undeclared key, a wrong type, a value outside its Rule, or a broken relation between keys."""
+    `schema`: an undeclared key, a wrong type, a value outside its Rule, or a broken relation between keys.
+    Returns the values with the schema's defaults for the keys `values` lacks."""
     try:
-        node = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), values))
+        merged = OmegaConf.merge(OmegaConf.structured(schema), values)
+        node = OmegaConf.to_object(merged)
     except MissingMandatoryValue as err:
         raise ConfigError(f"{prefix}{err.full_key} is required but not set (pass {prefix}{err.full_key}=...)") from None
     except ConfigKeyError as err:
@@ -91,6 +105,7 @@ def check_node(schema: type, values: dict, prefix: str) -> None:
             raise ConfigError(f"{prefix}{f.name}={value!r} is invalid: {why}")
     if (why := node.relation(prefix)) is not None:
         raise ConfigError(why)
+    return OmegaConf.to_container(merged)
 
 
 def load_option(path: str | Path) -> DictConfig:

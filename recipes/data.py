@@ -117,7 +117,7 @@ def subset_indices(cfg, labels: torch.Tensor, seed: int) -> torch.Tensor | slice
     the seed (balanced_subset); else the first N, except in an image folder, whose files are listed class by
     class (the first N would be the first classes only), where N are drawn by the seed."""
     n = int(cfg.subset)
-    if cfg.get("subset_balanced", False):
+    if cfg.subset_balanced:
         return balanced_subset(labels, n, int(cfg.num_classes), seed)
     if cfg.name == "imagefolder":
         return torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:n].sort().values
@@ -167,12 +167,12 @@ class InMemoryData:
     def __init__(self, cfg, device: torch.device, seed: int, rank: int = 0, world_size: int = 1):
         self.info = dataset_info(cfg)
         self.device, self.rank, self.world_size = device, rank, world_size
-        self.padding, self.hflip = int(cfg.get("crop_padding", 0)), bool(cfg.get("hflip", False))
-        self.resized_crop = cfg.name == "imagefolder"
+        self.resized_crop = cfg.name == "imagefolder"  # an image folder has no crop_padding: resized crops
+        self.padding, self.hflip = 0 if self.resized_crop else int(cfg.crop_padding), bool(cfg.hflip)
         (train_x, train_y), (test_x, test_y) = _load_splits(cfg, seed)
         keep = torch.ones(len(train_y), dtype=torch.bool)
         self._holdout = None
-        holdout = float(cfg.get("holdout", 0.0))
+        holdout = float(cfg.holdout)
         no_holdout = torch.empty(0, dtype=torch.long)
         self.holdout_indices = heldout_split(len(train_y), holdout, seed) if holdout > 0 else no_holdout
         if holdout > 0:
@@ -251,12 +251,12 @@ class FolderData:
 
         self.info = dataset_info(cfg)
         self.device, self.rank, self.world_size = device, rank, world_size
-        self.num_workers = int(cfg.get("num_workers", 4))
+        self.num_workers = int(cfg.num_workers)
         size = self.info.img_size
         train_tf = v2.Compose(
             [
                 v2.RandomResizedCrop(size, antialias=True),
-                v2.RandomHorizontalFlip(0.5 if cfg.get("hflip", True) else 0.0),
+                v2.RandomHorizontalFlip(0.5 if cfg.hflip else 0.0),
                 v2.PILToTensor(),
             ]
         )
@@ -326,7 +326,7 @@ def build_data(cfg, device: torch.device, seed: int, rank: int = 0, world_size: 
     dataset.in_memory=true is held in memory like the small datasets."""
     if cfg.name not in DATA_MODULES:
         raise ValueError(f"dataset.name={cfg.name!r} is unknown: choose one of {', '.join(sorted(DATA_MODULES))}")
-    module = InMemoryData if cfg.get("in_memory", False) else DATA_MODULES[cfg.name]
+    module = InMemoryData if cfg.name == "imagefolder" and cfg.in_memory else DATA_MODULES[cfg.name]
     return module(cfg, device, seed, rank=rank, world_size=world_size)
 
 

@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from recipes import checkpoint as ckpt
 from recipes.calibration import fit_temperature, heldout_split
 from recipes.catalogue import N_BINS
-from recipes.config import load_option, resolve_device, validate
+from recipes.config import load_option, resolve_device, validate, validate_eval
 from recipes.data import IN_MEMORY, build_data, dataset_info, normalise
 from recipes.engine import StepConfig, predict
 from recipes.metrics import classification_metrics
@@ -90,8 +90,7 @@ def run_config(saved: dict, cfg: DictConfig) -> DictConfig:
         value = OmegaConf.select(cfg, key)
         if value is not None:
             OmegaConf.update(run_cfg, key, value)
-    validate(run_cfg)
-    return run_cfg
+    return validate(run_cfg)  # with the schema's default for a key the run's (older) config lacks
 
 
 def load(ckpt_file: Path, cfg: DictConfig) -> tuple[Loaded, dict]:
@@ -164,7 +163,7 @@ def temperature_split(run: Loaded, ts_fraction: float) -> tuple[str, torch.Tenso
     ds = run.cfg.dataset
     if ds.name not in IN_MEMORY:
         return "none", torch.empty(0, dtype=torch.long), None, None
-    if float(ds.get("holdout", 0.0)) > 0:
+    if float(ds.holdout) > 0:
         logits, labels = run.predict(run.batches("holdout"))
         return "holdout", run.data.holdout_indices, logits, labels
     keep = heldout_split(run.data.num_train, float(ts_fraction), int(run.cfg.seed))
@@ -248,15 +247,6 @@ def ood_detection(run: Loaded, test_logits: torch.Tensor, ood_sets: dict) -> dic
 # ----------------------------------------------------------------------------------------- outputs
 
 
-def check_settings(ev: DictConfig) -> None:
-    """Raise ValueError for a bad `eval.*` value before any checkpoint or data is loaded."""
-    if not 0 < float(ev.ts_fraction) < 1:
-        raise ValueError(f"eval.ts_fraction={ev.ts_fraction!r} is invalid: it must lie in (0, 1)")
-    fractions = list(ev.occlusion_fractions)
-    if not fractions or not all(0 <= float(f) <= 1 for f in fractions):
-        raise ValueError(f"eval.occlusion_fractions={fractions!r} is invalid: give fractions in [0, 1]")
-
-
 def build_record(ckpt_file: Path, state: dict, run: Loaded, ts: dict, occ: dict, ood: dict) -> dict:
     """eval.json: metric names as in summary.json, `_ts` after temperature scaling, fractions not percent."""
     return {
@@ -324,8 +314,8 @@ def evaluate_checkpoint(cfg: DictConfig) -> dict:
     with `overwrite=true`. Errors name the checkpoint file (missing, truncated, or weights that do not fit the
     model and num_classes of the saved config).
     """
-    check_settings(cfg.eval)
-    ckpt_file, out = output_paths(cfg.ckpt_path, cfg.get("out_dir"), bool(cfg.get("overwrite", False)))
+    cfg = validate_eval(cfg)  # a bad eval.* value fails before any checkpoint or data is loaded
+    ckpt_file, out = output_paths(cfg.ckpt_path, cfg.out_dir, bool(cfg.overwrite))
     run, state = load(ckpt_file, cfg)
     ood_sets = load_ood_sets(run, cfg.eval.ood_datasets, cfg.eval.ood_roots)
     logits, labels = run.predict(run.batches())

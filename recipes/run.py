@@ -268,7 +268,7 @@ class Trainer:
     def _wrap_model(self) -> torch.nn.Module:
         model = self.model
         if self.dist.enabled:
-            if self.cfg.trainer.get("sync_bn", False):
+            if self.cfg.trainer.sync_bn:
                 model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
             ids = [self.device.index] if self.device.type == "cuda" else None
             model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)

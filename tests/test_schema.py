@@ -20,11 +20,11 @@ from omegaconf import OmegaConf
 
 from augment import METHODS
 from models import MODEL_NAMES
-from recipes.config import ConfigError, schema_for, validate
+from recipes.config import ConfigError, schema_for, validate, validate_eval
 from recipes.data import DATA_MODULES, build_data
 from recipes.engine import SCHEDULES, lr_factor
 from recipes.run import OPTIMIZERS, build_mixer, build_optimizer
-from recipes.schema import GROUP_SCHEMAS, SCHEMAS, TrainConfig
+from recipes.schema import EVAL_NODES, GROUP_SCHEMAS, SCHEMAS, TrainConfig
 from tests.conftest import CONFIGS, ROOT, compose_cfg
 
 GROUPS = (*SCHEMAS, *GROUP_SCHEMAS)
@@ -218,3 +218,70 @@ def test_every_registry_name_has_a_schema_and_every_schema_a_builder():
 def test_builders_refuse_an_unknown_name_listing_the_choices(build, name):
     with pytest.raises(ValueError, match=rf"{re.escape(name)} is unknown: choose one of \w+, \w+"):
         build("lion")
+
+
+# ----------------------------------------------------------------------------------------- eval.py's config
+
+
+def eval_values(*overrides: str) -> dict:
+    return OmegaConf.to_container(compose_cfg(["ckpt_path=runs/x", *overrides], config_name="eval"), resolve=True)
+
+
+def assert_eval_refused(cfg: dict, key: str, shown: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        validate_eval(cfg)
+    message = str(err.value)
+    assert re.search(rf"^{re.escape(key)}(\[0\])?=", message) and shown in message, message
+
+
+def test_every_numeric_eval_key_refuses_out_of_range_and_wrong_type_values():
+    """The walk of the training schemas above, over recipes.schema.evaluation (what eval.py checks first)."""
+    walked = 0
+    for node, schema in EVAL_NODES.items():
+        hints = typing.get_type_hints(schema)
+        for f in numeric_fields(schema):
+            key, is_list = f"{node}.{f.name}", typing.get_origin(hints[f.name]) is list
+            integer = "int" in str(hints[f.name]) and "float" not in str(hints[f.name])
+            for bad in bad_values(f.metadata["rule"], integer):
+                broken = eval_values()
+                broken[node][f.name] = [0.0, bad] if is_list else bad
+                assert_eval_refused(broken, key, "must be")
+            broken = eval_values()
+            broken[node][f.name] = ["abc"] if is_list else "abc"
+            assert_eval_refused(broken, key, "'abc'")
+            walked += 1
+    assert walked == 3  # eval.ts_fraction, eval.occlusion_fractions, trainer.eval_batch_size
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("+eval.bogus=1", "eval.bogus is not a key here"),
+        ("+bogus=1", "bogus is not a key here"),
+        ("+trainer.epochs=3", "trainer.epochs is not a key here"),
+        ("eval.occlusion_fractions=[]", r"eval.occlusion_fractions=\[\] needs at least one fraction"),
+        ("eval.ood_datasets=cifar10", "eval.ood_datasets='cifar10' is invalid"),
+        ("trainer.device=tpu", "trainer.device='tpu' is unknown"),
+    ],
+)
+def test_eval_keys_the_schema_does_not_declare_or_bad_values_are_refused(override, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_eval(eval_values(override))
+
+
+def test_the_eval_yaml_passes_and_gets_every_default():
+    cfg = validate_eval(eval_values("out_dir=/tmp/x"))
+    assert cfg.eval.ts_fraction == 0.1 and cfg.out_dir == "/tmp/x" and cfg.overwrite is False
+    assert cfg.trainer.device is None and cfg.eval.ood_roots == {}
+    with pytest.raises(ConfigError, match="overwrite='maybe' is invalid"):
+        validate_eval({**eval_values(), "overwrite": "maybe"})
+
+
+def test_eval_py_refuses_an_unknown_key_in_one_line_without_a_traceback(tmp_path):
+    command = [sys.executable, str(ROOT / "eval.py"), "+eval.bogus=1", "ckpt_path=runs/x"]
+    out = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 1
+    assert "Config error: eval.bogus is not a key here (a typo?)" in out.stderr and "Traceback" not in out.stderr
+    missing = subprocess.run(command[:3], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert missing.returncode == 1 and "ckpt_path is required but not set" in missing.stderr
+    assert sorted(tmp_path.iterdir()) == []  # refused before anything was written

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 
 from recipes.schema import inputs, mixers, training
+from recipes.schema.evaluation import EVAL_NODES, EvalConfig
 from recipes.schema.rules import ConfigError, Node, Rule, problem
 from recipes.schema.training import TrainConfig, TrainerConfig
 
@@ -61,6 +62,7 @@ def register() -> None:
 
     store = ConfigStore.instance()
     store.store(name="train_schema", node=TrainConfig)
+    store.store(name="eval_schema", node=EvalConfig)
     for group, schema in GROUP_SCHEMAS.items():
         store.store(group=group, name=f"{group}_schema", node=schema)
     for group, options in SCHEMAS.items():
@@ -81,9 +83,11 @@ def errors_for_hydra():
 
 
 __all__ = [
+    "EVAL_NODES",
     "GROUP_SCHEMAS",
     "SCHEMAS",
     "ConfigError",
+    "EvalConfig",
     "Node",
     "Rule",
     "TrainConfig",
