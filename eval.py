@@ -16,7 +16,6 @@ from recipes import schema
 from recipes.evaluate import evaluate_checkpoint
 from recipes.report import format_table
 
-
 schema.register()  # configs/eval.yaml's defaults name eval_schema
 
 
