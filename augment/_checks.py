@@ -1,7 +1,9 @@
 """Argument and batch validation shared by the mixers.
 
 Every check raises ValueError (TypeError for a wrong kind of object) naming the bad value, so a typo in a
-config fails at construction time and a malformed batch fails before any random number is drawn.
+config fails at construction time and a malformed batch fails before any random number is drawn. A bad
+constructor argument raises ArgError, a ValueError that also says which argument: these checks are the one home
+of the mixers' value rules, and recipes.config turns an ArgError into a config error naming the key.
 """
 
 from __future__ import annotations
@@ -14,34 +16,48 @@ import torch
 MODES = ("batch", "pair", "elem")
 
 
+class ArgError(ValueError):
+    """A ValueError about the constructor argument `arg` (the message still names it, for users without configs)."""
+
+    def __init__(self, arg: str, message: str) -> None:
+        super().__init__(message)
+        self.arg = arg
+
+
 def check_alpha(alpha: float, name: str = "alpha") -> float:
     """A Beta(alpha, alpha) concentration: a finite number > 0."""
     if isinstance(alpha, bool) or not isinstance(alpha, Real) or not math.isfinite(alpha) or alpha <= 0:
-        raise ValueError(
+        raise ArgError(
+            name,
             f"{name} must be a finite number > 0 for a Beta({name}, {name}) draw, got {alpha!r}; "
-            f"{name}=0 does not disable mixing here: use prob=0.0 or NoMix for that"
+            f"{name}=0 does not disable mixing here: use prob=0.0 or NoMix for that",
         )
     return float(alpha)
 
 
-def check_prob(prob: float, name: str = "prob") -> float:
-    """A probability in [0, 1]."""
+def check_prob(prob: float, name: str = "prob", *, arg: str | None = None) -> float:
+    """A probability in [0, 1]; `arg` is the argument it belongs to when that is not `name` (an element of a list)."""
     if isinstance(prob, bool) or not isinstance(prob, Real) or not 0.0 <= prob <= 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1], got {prob!r}")
+        raise ArgError(arg or name, f"{name} must be a number in [0, 1], got {prob!r}")
     return float(prob)
 
 
 def check_mode(mode: str, allowed: tuple[str, ...] = MODES) -> str:
     """One of the sampling granularities in `allowed`."""
     if mode not in allowed:
-        raise ValueError(f"mode must be one of {allowed}, got {mode!r}")
+        raise ArgError("mode", f"mode must be one of {allowed}, got {mode!r}")
     return mode
+
+
+# The checks of the args a sweep may share across methods (augment=none,cutout,mixup augment.alpha=0.5,1.0): a
+# value given to a method that does not take it is still checked by the rule of the methods that do.
+SHARED_ARG_CHECKS = {"alpha": check_alpha, "prob": check_prob, "mode": check_mode}
 
 
 def check_positive_int(value: int, name: str) -> int:
     """An integer >= 1 (num_classes, holes, pixel sizes)."""
     if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        raise ArgError(name, f"{name} must be an integer >= 1, got {value!r}")
     return int(value)
 
 

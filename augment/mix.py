@@ -22,6 +22,7 @@ from torch import Tensor
 
 from augment import functional as F
 from augment._checks import (
+    ArgError,
     check_alpha,
     check_batch,
     check_generator,
@@ -150,13 +151,14 @@ class CutMix(_PairMixer):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(num_classes, alpha=alpha, prob=prob, mode=mode, generator=generator)
+        for ratio, name in ((min_ratio, "min_ratio"), (max_ratio, "max_ratio")):
+            if ratio is not None:
+                check_prob(ratio, name)
         if (min_ratio is None) != (max_ratio is None):
-            raise ValueError(f"give both min_ratio and max_ratio or neither, got {min_ratio!r} and {max_ratio!r}")
-        if min_ratio is not None:
-            check_prob(min_ratio, "min_ratio")
-            check_prob(max_ratio, "max_ratio")
-            if min_ratio > max_ratio:
-                raise ValueError(f"min_ratio must be <= max_ratio, got {min_ratio!r} > {max_ratio!r}")
+            message = f"give both min_ratio and max_ratio or neither, got {min_ratio!r} and {max_ratio!r}"
+            raise ArgError("min_ratio" if max_ratio is None else "max_ratio", message)
+        if min_ratio is not None and min_ratio > max_ratio:
+            raise ArgError("min_ratio", f"min_ratio must be <= max_ratio, got {min_ratio!r} > {max_ratio!r}")
         self.min_ratio, self.max_ratio = min_ratio, max_ratio
 
     def _mix(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
@@ -190,11 +192,11 @@ class MixChoice:
 
     def __init__(self, mixers: list, probs: list[float], *, generator: torch.Generator | None = None) -> None:
         if len(mixers) == 0 or len(mixers) != len(probs):
-            raise ValueError(f"need one probability per mixer, got {len(mixers)} mixers and probs={probs!r}")
+            raise ArgError("probs", f"need one probability per mixer, got {len(mixers)} mixers and probs={probs!r}")
         for p in probs:
-            check_prob(p, "each of probs")
+            check_prob(p, "each of probs", arg="probs")
         if abs(sum(probs) - 1.0) > 1e-6:
-            raise ValueError(f"probs must sum to 1, got {probs!r} (sum {sum(probs)})")
+            raise ArgError("probs", f"probs must sum to 1, got {probs!r} (sum {sum(probs)})")
         classes = {m.num_classes for m in mixers}
         if len(classes) != 1:
             raise ValueError(f"all mixers must have the same num_classes, got {sorted(classes)}")
@@ -241,8 +243,12 @@ class FMix(_PairMixer):
         generator: torch.Generator | None = None,
     ) -> None:
         super().__init__(num_classes, alpha=alpha, prob=prob, mode=mode, generator=generator)
-        if isinstance(decay_power, bool) or not isinstance(decay_power, (int, float)) or decay_power <= 0:
-            raise ValueError(f"decay_power must be a number > 0, got {decay_power!r}")
+        if (
+            isinstance(decay_power, bool)
+            or not isinstance(decay_power, (int, float))
+            or not 0 < decay_power < float("inf")
+        ):
+            raise ArgError("decay_power", f"decay_power must be a number > 0, got {decay_power!r}")
         self.decay_power = float(decay_power)
         self.max_soft = check_prob(max_soft, "max_soft")
 

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from augment import functional as F
-from augment._checks import check_alpha, check_mode, check_positive_int
+from augment._checks import ArgError, check_alpha, check_mode, check_positive_int
 from augment.mix import _Mixer
 
 FILLS = ("zero", "mean")
@@ -47,9 +47,9 @@ class Cutout(_Mixer):
         valid_int = isinstance(size, Integral) and not isinstance(size, bool) and size >= 1
         valid_fraction = isinstance(size, Real) and not isinstance(size, Integral) and 0.0 < size <= 1.0
         if not (valid_int or valid_fraction):
-            raise ValueError(f"size must be an int >= 1 (pixels) or a float in (0, 1] (a fraction), got {size!r}")
+            raise ArgError("size", f"size must be an int >= 1 (pixels) or a float in (0, 1] (a fraction), got {size!r}")
         if fill not in FILLS:
-            raise ValueError(f"fill must be one of {FILLS}, got {fill!r}")
+            raise ArgError("fill", f"fill must be one of {FILLS}, got {fill!r}")
         self.size, self.fill = size, fill
         self.holes = check_positive_int(holes, "holes")
 

@@ -10,7 +10,9 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
 
-from recipes.run_keys import result_defining
+from augment import METHODS, MixChoice
+from augment._checks import SHARED_ARG_CHECKS, ArgError
+from recipes.run_keys import applying_augment_args, result_defining
 from recipes.schema import EVAL_NODES, GROUP_SCHEMAS, SCHEMAS, EvalConfig, TrainConfig, problem
 from recipes.schema.rules import ConfigError
 
@@ -32,23 +34,51 @@ def validate(cfg: DictConfig | dict) -> DictConfig:
     with every key the schema declares (its default where `cfg` lacks one: a checkpoint saved before the key).
 
     Works on any config (composed by Hydra, or saved in a checkpoint): each node is merged into its schema
-    (recipes.schema: types, unknown keys), then every field's Rule and each node's relation are checked.
+    (recipes.schema: types, unknown keys), then every field's Rule and each node's relation are checked, and the
+    mixer is built once (check_mixer: the mixers' constructors own the rules of the augment args).
     """
     values = _resolved(cfg)
     values = check_node(TrainConfig, values, "")
     for group in (*SCHEMAS, *GROUP_SCHEMAS):
         values[group] = check_node(schema_for(group, values[group]), values[group], f"{group}.")
-    if values["augment"]["name"] == "choice":
-        for method, args in values["augment"]["methods"].items():
+    augment = values["augment"]
+    if augment["name"] == "choice":
+        for method, args in augment["methods"].items():
             schema = SCHEMAS["augment"].get(method) if method != "choice" else None
             if schema is None:
                 raise ConfigError(f"augment.methods.{method} is unknown: choose from {_names('augment', 'choice')}")
-            check_node(schema, {"name": method, **(args or {})}, f"augment.methods.{method}.")
+            checked = check_node(schema, {"name": method, **(args or {})}, f"augment.methods.{method}.")
+            augment["methods"][method] = {k: v for k, v in checked.items() if k != "name"}
+    check_mixer(augment, "augment.", values["dataset"]["num_classes"])
     warmup, epochs = values["sched"]["warmup_epochs"], values["trainer"]["epochs"]
     if warmup > 0 and warmup >= epochs:
         raise ConfigError(f"sched.warmup_epochs={warmup} must be < trainer.epochs={epochs}")
     resolve_device(values["trainer"]["device"])
     return OmegaConf.create(values)
+
+
+def check_mixer(node: dict, prefix: str, num_classes: int):
+    """Build the mixer an augment node describes, once, on the CPU, and return it: its constructor is the one home
+    of its args' value rules (augment/_checks.py), so the schema declares only their types. The constructor's
+    ArgError becomes a ConfigError naming the key. An arg the method does not take (shared by a sweep, see
+    recipes.run_keys) is checked by the rule of the methods that take it (augment._checks.SHARED_ARG_CHECKS)."""
+    taken = applying_augment_args(node)
+    try:
+        for key in node.keys() - taken.keys():
+            if node[key] is not None and key in SHARED_ARG_CHECKS:
+                SHARED_ARG_CHECKS[key](node[key])
+        if node["name"] == "choice":
+            methods = node["methods"].items()
+            mixers = [check_mixer({"name": m, **args}, f"{prefix}methods.{m}.", num_classes) for m, args in methods]
+            return MixChoice(mixers, node["probs"], generator=torch.Generator())
+        kwargs = {k: v for k, v in taken.items() if k != "name"}
+        return METHODS[node["name"]](num_classes=num_classes, generator=torch.Generator(), **kwargs)
+    except ConfigError:
+        raise
+    except ArgError as err:
+        raise ConfigError(f"{prefix}{err.arg}={node.get(err.arg)!r} is invalid: {err}") from None
+    except ValueError as err:
+        raise ConfigError(f"{prefix}name={node['name']!r}: {err}") from None
 
 
 def validate_eval(cfg: DictConfig | dict) -> DictConfig:

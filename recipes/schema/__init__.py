@@ -7,9 +7,10 @@ allowed range or choices of a value is a `Rule` in its field's metadata; recipes
 (and each schema's `relation` between keys) after composition, before any data is loaded.
 
 Values live in the YAML files; a field has a default here only when a YAML, or the saved config of a checkpoint
-written before the key existed, may leave it out.
-Adding a key = one field here (type, and for a number or a choice its rule) + its value in the YAML.
-The mixers, models and loaders keep their own argument checks (they are used without Hydra); this mirrors them.
+written before the key existed, may leave it out (recipes.config.validate fills it in; code reads cfg.key).
+Adding a key = one field here (type, and for a number or a choice its rule) + its value in the YAML. The augment
+schemas (mixers.py) hold types only: a mixer's constructor owns the rules of its args, and validate builds the
+mixer once to apply them (docs/design.md, "Where each rule lives"). eval.py's keys: evaluation.py.
 """
 
 from __future__ import annotations

@@ -1,16 +1,18 @@
-"""Schemas of the augment group (the mixers' constructor args, mirrored)."""
+"""Schemas of the augment group: the keys of each method and their types, no ranges.
+
+The allowed values of a mixer's args have one home, the mixer's constructor (augment/_checks.py and the classes):
+recipes.config.validate builds the mixer once, on the CPU, and turns its ArgError into a ConfigError naming the
+key. So a new method needs a dataclass here with its keys' types, not a second copy of its rules.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from numbers import Integral
 from typing import Any
 
 from omegaconf import MISSING
 
-from augment._checks import MODES
-from augment.regional import FILLS
-from recipes.schema.rules import Node, one_of, ranged
+from recipes.schema.rules import Node
 
 # ----------------------------------------------------------------------------------------------- augment
 
@@ -20,9 +22,9 @@ class NoMixConfig(Node):
     """The baseline. alpha and mode do not apply; they are accepted so one sweep can span it and the mixers."""
 
     name: str = MISSING
-    alpha: float | None = ranged(None, gt=0.0)
-    prob: float | None = ranged(None, ge=0.0, le=1.0)
-    mode: str | None = one_of(MODES, default=None)
+    alpha: float | None = None
+    prob: float | None = None
+    mode: str | None = None
 
 
 @dataclass
@@ -30,32 +32,26 @@ class PairMixConfig(Node):
     """Mixup's keys, shared by the mixers that draw lambda ~ Beta(alpha, alpha) per batch, pair or sample."""
 
     name: str = MISSING
-    alpha: float = ranged(gt=0.0)
-    prob: float = ranged(ge=0.0, le=1.0)
-    mode: str = one_of(MODES)
+    alpha: float = MISSING
+    prob: float = MISSING
+    mode: str = MISSING
 
 
 @dataclass
 class CutMixConfig(PairMixConfig):
-    min_ratio: float | None = ranged(None, ge=0.0, le=1.0)  # with max_ratio: box side ratios uniform in [min, max]
-    max_ratio: float | None = ranged(None, ge=0.0, le=1.0)
-
-    def relation(self, prefix: str) -> str | None:
-        low, high = self.min_ratio, self.max_ratio
-        if (low is None) != (high is None) or (low is not None and low > high):
-            return f"{prefix}min_ratio={low} and {prefix}max_ratio={high}: give both, min <= max, or neither"
-        return None
+    min_ratio: float | None = None  # with max_ratio: box side ratios uniform in [min, max]
+    max_ratio: float | None = None
 
 
 @dataclass
 class FMixConfig(PairMixConfig):
-    decay_power: float = ranged(gt=0.0)
-    max_soft: float = ranged(ge=0.0, le=1.0)
+    decay_power: float = MISSING
+    max_soft: float = MISSING
 
 
 @dataclass
 class RicapConfig(PairMixConfig):
-    mode: str = one_of(("batch", "elem"))  # four crops, not pairs
+    pass
 
 
 @dataclass
@@ -63,20 +59,12 @@ class CutoutConfig(Node):
     """Cutout. alpha and mode do not apply; they are accepted so one sweep can span it and the mixers."""
 
     name: str = MISSING
-    size: Any = MISSING  # an int >= 1 (pixels) or a float in (0, 1] (a fraction of the side): see relation
-    holes: int = ranged(ge=1)
-    fill: str = one_of(FILLS)
-    prob: float = ranged(ge=0.0, le=1.0)
-    alpha: float | None = ranged(None, gt=0.0)
-    mode: str | None = one_of(MODES, default=None)
-
-    def relation(self, prefix: str) -> str | None:
-        size = self.size
-        pixels = isinstance(size, Integral) and not isinstance(size, bool) and size >= 1
-        fraction = isinstance(size, float) and 0.0 < size <= 1.0
-        if not (pixels or fraction):
-            return f"{prefix}size={size!r} is invalid: it must be an int >= 1 (pixels) or a float in (0, 1]"
-        return None
+    size: Any = MISSING  # an int >= 1 (pixels) or a float in (0, 1] (a fraction of the side)
+    holes: int = MISSING
+    fill: str = MISSING
+    prob: float = MISSING
+    alpha: float | None = None
+    mode: str | None = None
 
 
 @dataclass
@@ -85,9 +73,4 @@ class MixChoiceConfig(Node):
 
     name: str = MISSING
     methods: dict[str, Any] = MISSING
-    probs: list[float] = ranged(ge=0.0, le=1.0)
-
-    def relation(self, prefix: str) -> str | None:
-        if len(self.probs) != len(self.methods):
-            return f"{prefix}probs={self.probs} needs one probability per method ({', '.join(self.methods)})"
-        return None
+    probs: list[float] = MISSING
