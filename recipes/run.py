@@ -115,6 +115,12 @@ def step_config(cfg: DictConfig, device: torch.device) -> StepConfig:
     )
 
 
+# The random streams of an epoch, kept apart by an offset added to the rank in epoch_seed: the mixers' draws, the
+# model's own randomness (dropout, stochastic depth: torch's global RNG) and MixChoice's per-batch pick. The data
+# stream has none (every rank draws the same global batches). Changing a value changes every run's draws.
+MIX_STREAM, MODEL_STREAM, CHOICE_STREAM = 1, 1000, 2000
+
+
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
     """Seed of everything random in one epoch: a killed run resumed at an epoch boundary redraws the same."""
     return (seed * 1_000_003 + epoch * 7_919 + rank * 104_729) % (2**63)
@@ -309,9 +315,9 @@ class Trainer:
     def _train_epoch(self, epoch: int) -> dict:
         seed = int(self.cfg.seed)
         self.data_gen.manual_seed(epoch_seed(seed, epoch))  # same on every rank: same global batches
-        self.mix_gen.manual_seed(epoch_seed(seed, epoch, self.dist.rank + 1))  # differs per rank
-        self.choice_gen.manual_seed(epoch_seed(seed, epoch, self.dist.rank + 2000))
-        torch.manual_seed(epoch_seed(seed, epoch, self.dist.rank + 1000))  # dropout, stochastic depth
+        self.mix_gen.manual_seed(epoch_seed(seed, epoch, self.dist.rank + MIX_STREAM))  # differs per rank
+        self.choice_gen.manual_seed(epoch_seed(seed, epoch, self.dist.rank + CHOICE_STREAM))
+        torch.manual_seed(epoch_seed(seed, epoch, self.dist.rank + MODEL_STREAM))
         on_first = self._log_grid if (epoch == 1 and self.tracker is not None) else None
         on_log = self._log_step(epoch) if self.tracker is not None else None
         batches = self.data.train_batches(self.batch_size, self.data_gen)
