@@ -51,7 +51,7 @@ def test_paired_by_seed_when_both_sides_ran_the_same_seeds(tmp_path):
     assert top1.word == "better"  # higher top-1, interval above 0
     assert ece.p == pytest.approx(stats.ttest_rel([0.050, 0.046, 0.041], [0.030, 0.025, 0.020]).pvalue)
     assert ece.low > 0 and ece.word == "worse"  # higher ECE is worse
-    assert nll.word == "no clear difference (n = 3)"  # same nll per dir position, different per seed
+    assert nll.word == "not resolved (n = 3)"  # same nll per dir position, different per seed
 
 
 def test_welch_when_the_seeds_differ(tmp_path):
@@ -65,8 +65,8 @@ def test_welch_when_the_seeds_differ(tmp_path):
     va, vb = stats.tvar(ours) / 3, stats.tvar(base) / 2
     df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 1)  # Welch-Satterthwaite
     assert (top1.low, top1.high) == pytest.approx(t_interval(top1.diff, math.sqrt(va + vb), df))
-    assert ece.diff < 0 and ece.word in ("better", "no clear difference (n = 3 vs 2)")
-    assert ece.word == ("better" if ece.high < 0 else "no clear difference (n = 3 vs 2)")
+    assert ece.diff < 0 and ece.word in ("better", "not resolved (n = 3 vs 2)")
+    assert ece.word == ("better" if ece.high < 0 else "not resolved (n = 3 vs 2)")
 
 
 def test_one_seed_gives_no_interval(tmp_path):
@@ -129,7 +129,7 @@ def test_table_and_csv_carry_the_verdict(tmp_path):
     row = next(line for line in text.splitlines() if line.startswith("| cutmix |") and "| top1 |" in line)
     interval = f"[+{100 * top1.low:.2f}, +{100 * top1.high:.2f}]"
     assert top1.p < 0.001
-    assert f"| +{100 * top1.diff:.2f} | {interval} | < 0.001 | paired t | 3 / 3 | **better** |" in row
+    assert f"| +{100 * top1.diff:.2f} | {interval} | < 0.001 | < 0.001 | paired t | 3 / 3 | **better** |" in row
     with open(tmp_path / "out" / "summary.csv") as f:
         rows = {r["augment.name"]: r for r in csv.DictReader(f)}
     assert rows["none"]["baseline"] == "self" and rows["none"]["top1_diff"] == ""
