@@ -91,7 +91,7 @@ def sweep_command(group: Group, baseline: Group, seeds: list[int]) -> str | None
     ours, base = _side(group), _side(baseline)
     if ours is None or base is None:
         return None
-    tail = [f"seed={','.join(map(str, seeds))}", f"hydra.sweep.dir={_shown(group.runs[0].path.parent)}"]
+    tail = [f"seed={seed_list(seeds)}", f"hydra.sweep.dir={_shown(group.runs[0].path.parent)}"]
     differ = [k for k in {**ours, **base} if ours.get(k) != base.get(k) and k not in NOT_RESULT_DEFINING]
     if len(differ) == 1 and differ[0] in ours and differ[0] in base:
         key = differ[0]
@@ -100,6 +100,13 @@ def sweep_command(group: Group, baseline: Group, seeds: list[int]) -> str | None
         sides = [ours, base]
     commands = [["python", "train.py", "-m", *(f"{k}={v}" for k, v in side.items()), *tail] for side in sides]
     return " && ".join(shlex.join(c) for c in commands)
+
+
+def seed_list(seeds: list[int]) -> str:
+    """Hydra's sweep syntax: 'range(3,25)' for more than three consecutive seeds, else '3,4,5'."""
+    if len(seeds) > 3 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f"range({seeds[0]},{seeds[-1] + 1})"
+    return ",".join(map(str, seeds))
 
 
 def new_seeds(group: Group, baseline: Group, total: int) -> list[int]:

@@ -15,7 +15,7 @@ from recipes.sweeps.paper import compare, load_paper, schedule_notes
 from recipes.sweeps.plan import MAX_SEEDS, POWER, sd_range
 from recipes.sweeps.runs import MISSING, Group, Run, Stat, format_value, group_label
 from recipes.sweeps.runs import metric_names as all_metric_names
-from recipes.sweeps.verdict import Comparison, Verdict
+from recipes.sweeps.verdict import ALPHA, Comparison, Verdict
 
 # --------------------------------------------------------------------------------------------------
 # Formatting
@@ -200,14 +200,15 @@ def plan_section(verdicts: list[Verdict]) -> str:
         seeds = f"> {MAX_SEEDS}: not worth it" if plan.seeds is None else f"{plan.seeds} (now {c.counts[4:]})"
         command = "—" if plan.command is None else f"`{plan.command}`"
         sd = fmt_number(c.metric, plan.sd)
-        rows.append(label + [c.metric, goal, sd, f"{plan.alpha:.4g}", seeds, command])
+        level = f"0.05/{round(ALPHA / plan.alpha)}" if plan.alpha < ALPHA else "0.05"
+        rows.append(label + [c.metric, goal, sd, level, seeds, command])
     keys = list(verdicts[0].group.values) if verdicts else []
     header = (keys or ["runs"]) + ["metric", "to show", "sd of a difference", "level", "seeds per side", "command"]
     fewest = min(min(c.n, c.n_base) for _, c in planned)
     low, high = sd_range(fewest)
     intro = (
-        f"Seeds per side for {POWER:.0%} power to resolve each comparison above that is *not resolved*: to show the "
-        "observed difference (two-sided) at the family's smallest level (α/m for Holm and Benjamini-Hochberg: "
+        f"Seeds per side for {100 * POWER:.0f} % power to resolve each comparison above that is *not resolved*: to "
+        "show the observed difference (two-sided) at the family's smallest level (α/m for Holm and Benjamini-Hochberg: "
         "conservative), or, with a margin and a difference inside it, equivalence (each one-sided test 90 % "
         f"power against the nearer bound). Paired t (statsmodels TTestPower); more than {MAX_SEEDS} seeds: not worth "
         "it. The command adds the seeds to the same sweep dir; finished runs are skipped. "
