@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import yaml
 from scipy import stats
@@ -27,6 +28,9 @@ from scipy import stats
 from recipes.catalogue import higher_is_better, verdict_metrics
 from recipes.sweeps.equivalence import margin_text, tost
 from recipes.sweeps.runs import MISSING, Group, key_value
+
+if TYPE_CHECKING:
+    from recipes.sweeps.plan import Plan
 
 DEFAULT_BASELINE = {"augment.name": "none"}
 CONFIDENCE = 0.95
@@ -51,7 +55,7 @@ class Comparison:
     tost_p: float | None = None  # TOST p: the larger of the two one-sided p-values
     p_adj: float | None = None
     tost_p_adj: float | None = None
-    plan: object | None = None  # recipes.sweeps.plan.Plan, with --plan for a comparison not resolved
+    plan: Plan | None = None  # with --plan, for a comparison not resolved
 
     @property
     def counts(self) -> str:
