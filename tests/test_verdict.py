@@ -310,3 +310,5 @@ def test_summarize_prints_and_writes_all_of_it(designed, capsys):
     assert fmix["nll_plan_seeds"] == ">50" and fmix["top1_plan_goal"] == ""
     assert sweep_summary.main([str(designed), "--margin", "top9=1", "--no-plots"]) == 2
     assert "--margin 'top9=1'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="--correction 'bonferroni'"):
+        sweep_summary.summarize([designed], correction="bonferroni", plots=False)

@@ -30,10 +30,15 @@ CORRECTIONS = {"holm": "holm", "bh": "fdr_bh", "none": None}  # --correction -> 
 NAMES = {"holm": "Holm", "bh": "Benjamini-Hochberg", "none": "none"}
 
 
-def adjust(pvalues: list[float], correction: str) -> list[float]:
-    """The adjusted p-values, in order (the same values for "none")."""
+def check_correction(correction: str) -> None:
+    """Raises ValueError naming `correction` when it is not one of CORRECTIONS."""
     if correction not in CORRECTIONS:
         raise ValueError(f"--correction {correction!r}: choose one of {', '.join(CORRECTIONS)}")
+
+
+def adjust(pvalues: list[float], correction: str) -> list[float]:
+    """The adjusted p-values, in order (the same values for "none")."""
+    check_correction(correction)
     method = CORRECTIONS[correction]
     if method is None or not pvalues:
         return list(pvalues)

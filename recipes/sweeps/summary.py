@@ -23,7 +23,7 @@ from pathlib import Path
 
 from recipes.sweeps import tables
 from recipes.sweeps.equivalence import parse_margins
-from recipes.sweeps.family import CORRECTIONS, correct
+from recipes.sweeps.family import CORRECTIONS, check_correction, correct
 from recipes.sweeps.figures import plot_alpha, plot_reliability, write_hparams
 from recipes.sweeps.plan import add_plans
 from recipes.sweeps.runs import Group, format_value, group_runs, load_runs
@@ -75,8 +75,7 @@ def summarize(
     plots: bool = True,
 ) -> str:
     """Everything the command line does; returns the Markdown it printed into summary.md."""
-    if correction not in CORRECTIONS:
-        raise ValueError(f"--correction {correction!r}: choose one of {', '.join(CORRECTIONS)}")
+    check_correction(correction)  # bad input fails before the runs are read
     margins = parse_margins(margin)
     runs = load_runs([Path(d) for d in dirs])
     groups = group_runs(runs)
