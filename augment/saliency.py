@@ -1,0 +1,83 @@
+"""Spectral-residual saliency (Hou & Zhang, "Saliency Detection: A Spectral Residual Approach", CVPR 2007), batched.
+
+The map SaliencyMix centres its box on (Uddin et al., ICLR 2021), computed the way OpenCV's
+`cv2.saliency.StaticSaliencySpectralResidual` does, for a whole batch at once with torch.fft, on any device:
+
+1. grey level 0.299·R + 0.587·G + 0.114·B (images are RGB; one channel is used as it is, other channel counts
+   are averaged), stretched to span [0, 255], resized bilinearly (half-pixel centres, no antialiasing) to 64 × 64;
+2. the 2-D DFT's log(1 + amplitude) minus its 3 × 3 box-filtered version (borders reflected without repeating
+   the edge, OpenCV's BORDER_REFLECT_101) is the spectral residual;
+3. exp(residual) with the original phase goes back through the inverse DFT; its magnitude is blurred with a
+   5 × 5 Gaussian of σ = 8 (same borders), squared, divided by its maximum, and resized back to H × W.
+
+OpenCV takes the pixels as they come, and log(1 + amplitude) depends on their scale; the stretch of step 1 makes
+the map independent of it (uint8, [0, 1] floats and normalised floats of one picture get one map), and on an image
+whose grey levels already span 0..255, as photographs in uint8 usually do, it changes nothing. Computed in float32
+(OpenCV works in float64; the test compares the two).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+MAP_SIZE = 64  # OpenCV's working resolution (resImWidth, resImHeight)
+GREY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma, as cv2.COLOR_BGR2GRAY
+GREY_RANGE = 255.0  # the span grey levels are stretched to: OpenCV's uint8 range
+
+
+@functools.lru_cache(maxsize=8)
+def _gaussian_kernel(device: torch.device, size: int = 5, sigma: float = 8.0) -> Tensor:
+    """(1, 1, size, size) normalised Gaussian, the outer product of OpenCV's getGaussianKernel (cached)."""
+    taps = torch.tensor([math.exp(-((k - size // 2) ** 2) / (2.0 * sigma * sigma)) for k in range(size)])
+    taps = taps / taps.sum()
+    return (taps[:, None] * taps[None, :]).reshape(1, 1, size, size).to(device)
+
+
+def grey(images: Tensor) -> Tensor:
+    """(B, 1, H, W) float32 grey levels of RGB (or one-channel) images, other channel counts averaged, stretched
+    to span [0, GREY_RANGE] (a constant image becomes 0)."""
+    x = images.float()
+    if x.shape[1] == 3:
+        weights = torch.tensor(GREY_WEIGHTS, device=x.device).reshape(1, 3, 1, 1)
+        levels = (x * weights).sum(dim=1, keepdim=True)
+    else:
+        levels = x.mean(dim=1, keepdim=True)
+    low, high = levels.amin(dim=(2, 3), keepdim=True), levels.amax(dim=(2, 3), keepdim=True)
+    return (levels - low).mul_(GREY_RANGE / (high - low).clamp_min_(torch.finfo(torch.float32).tiny))
+
+
+def _filter_reflect(maps: Tensor, kernel: Tensor) -> Tensor:
+    """(B, 1, h, w) maps convolved with a (1, 1, k, k) kernel, borders reflected without repeating the edge."""
+    pad = kernel.shape[-1] // 2
+    return F.conv2d(F.pad(maps, (pad, pad, pad, pad), mode="reflect"), kernel)
+
+
+def spectral_residual_saliency(images: Tensor, *, map_size: int = MAP_SIZE) -> Tensor:
+    """(B, H, W) float32 saliency maps in [0, 1] (each map's maximum is 1) of (B, C, H, W) images, any dtype.
+
+    The steps of the module docstring; `map_size` is the working resolution (OpenCV's 64).
+    """
+    h, w = images.shape[-2:]
+    small = F.interpolate(grey(images), size=(map_size, map_size), mode="bilinear", align_corners=False)
+    spectrum = torch.fft.fft2(small)
+    log_amplitude = spectrum.abs().log1p_()
+    box = torch.full((1, 1, 3, 3), 1.0 / 9.0, device=images.device)
+    residual = log_amplitude - _filter_reflect(log_amplitude, box)
+    back = torch.fft.ifft2(torch.polar(residual.exp_(), spectrum.angle())).abs()
+    saliency = _filter_reflect(back, _gaussian_kernel(images.device)).square_()
+    saliency = saliency / saliency.amax(dim=(-2, -1), keepdim=True).clamp_min_(torch.finfo(torch.float32).tiny)
+    return F.interpolate(saliency, size=(h, w), mode="bilinear", align_corners=False)[:, 0]
+
+
+def saliency_peaks(images: Tensor) -> Tensor:
+    """(B, 2) int64 (x, y) pixel of each image's spectral-residual saliency maximum (the first one in row-major
+    order on a tie), as SaliencyMix uses it."""
+    maps = spectral_residual_saliency(images)
+    flat = maps.flatten(1).argmax(dim=1)
+    width = maps.shape[-1]
+    return torch.stack([flat % width, torch.div(flat, width, rounding_mode="floor")], dim=1)
