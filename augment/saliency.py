@@ -48,7 +48,8 @@ def grey(images: Tensor) -> Tensor:
     else:
         levels = x.mean(dim=1, keepdim=True)
     low, high = levels.amin(dim=(2, 3), keepdim=True), levels.amax(dim=(2, 3), keepdim=True)
-    return (levels - low).mul_(GREY_RANGE / (high - low).clamp_min_(torch.finfo(torch.float32).tiny))
+    spread = high - low
+    return (levels - low).mul_(torch.where(spread > 0, GREY_RANGE / spread, 0.0))
 
 
 def _filter_reflect(maps: Tensor, kernel: Tensor) -> Tensor:
@@ -58,7 +59,8 @@ def _filter_reflect(maps: Tensor, kernel: Tensor) -> Tensor:
 
 
 def spectral_residual_saliency(images: Tensor, *, map_size: int = MAP_SIZE) -> Tensor:
-    """(B, H, W) float32 saliency maps in [0, 1] (each map's maximum is 1) of (B, C, H, W) images, any dtype.
+    """(B, H, W) float32 saliency maps in [0, 1] of (B, C, H, W) images, any dtype (the 64 × 64 map's maximum
+    is 1; the final resize can lower it a little).
 
     The steps of the module docstring; `map_size` is the working resolution (OpenCV's 64).
     """
