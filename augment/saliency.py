@@ -18,6 +18,7 @@ whose grey levels already span 0..255, as photographs in uint8 usually do, it ch
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -29,14 +30,27 @@ GREY_WEIGHTS = (0.299, 0.587, 0.114)  # ITU-R BT.601 luma, as cv2.COLOR_BGR2GRAY
 GREY_RANGE = 255.0  # the span grey levels are stretched to: OpenCV's uint8 range
 
 
-def _gaussian_taps(size: int = 5, sigma: float = 8.0) -> list[float]:
+def _gaussian_taps(size: int = 5, sigma: float = 8.0) -> tuple[float, ...]:
     """The 1-D normalised Gaussian of OpenCV's getGaussianKernel(size, sigma) (GaussianBlur is separable)."""
     taps = [math.exp(-((k - size // 2) ** 2) / (2.0 * sigma * sigma)) for k in range(size)]
-    return [t / sum(taps) for t in taps]
+    return tuple(t / sum(taps) for t in taps)
 
 
 GAUSSIAN_TAPS = _gaussian_taps()
-BOX_TAPS = [1.0 / 3.0] * 3
+BOX_TAPS = (1.0 / 3.0,) * 3
+
+
+@functools.lru_cache(maxsize=16)
+def _filter_matrix(length: int, taps: tuple[float, ...], device: torch.device) -> Tensor:
+    """(L, L) matrix M with (M @ x)[i] = Σ_k taps[k] · x[i + k − K//2], indices reflected at the borders without
+    repeating the edge (OpenCV's BORDER_REFLECT_101), so a separable filter is M @ maps @ Mᵀ: two small matmuls,
+    many times faster on the CPU than a 1-channel conv2d or shifted slices (cached; never modified in place)."""
+    matrix = torch.zeros(length, length, dtype=torch.float64)
+    for i in range(length):
+        for k, tap in enumerate(taps):
+            j = abs(i + k - len(taps) // 2)
+            matrix[i, j if j < length else 2 * (length - 1) - j] += tap
+    return matrix.float().to(device)
 
 
 def grey(images: Tensor) -> Tensor:
@@ -53,14 +67,11 @@ def grey(images: Tensor) -> Tensor:
     return (levels - low).mul_(torch.where(spread > 0, GREY_RANGE / spread, 0.0))
 
 
-def _filter_reflect(maps: Tensor, taps: list[float]) -> Tensor:
-    """(B, 1, h, w) maps filtered by the separable kernel taps ⊗ taps, borders reflected without repeating the
-    edge (OpenCV's BORDER_REFLECT_101): a weighted sum of shifted slices per axis (a 1-channel conv2d is many
-    times slower on the CPU)."""
-    pad, (h, w) = len(taps) // 2, maps.shape[-2:]
-    padded = F.pad(maps, (pad, pad, pad, pad), mode="reflect")
-    rows = sum(t * padded[..., k : k + h, :] for k, t in enumerate(taps))
-    return sum(t * rows[..., k : k + w] for k, t in enumerate(taps))
+def _filter_reflect(maps: Tensor, taps: tuple[float, ...]) -> Tensor:
+    """(B, 1, h, w) maps filtered by the separable kernel taps ⊗ taps, borders as OpenCV's BORDER_REFLECT_101."""
+    h, w = maps.shape[-2:]
+    rows, cols = _filter_matrix(h, taps, maps.device), _filter_matrix(w, taps, maps.device)
+    return torch.matmul(torch.matmul(rows, maps), cols.T)
 
 
 def spectral_residual_saliency(images: Tensor, *, map_size: int = MAP_SIZE) -> Tensor:
@@ -72,9 +83,12 @@ def spectral_residual_saliency(images: Tensor, *, map_size: int = MAP_SIZE) -> T
     h, w = images.shape[-2:]
     small = F.interpolate(grey(images), size=(map_size, map_size), mode="bilinear", align_corners=False)
     spectrum = torch.fft.fft2(small)
-    log_amplitude = spectrum.abs().log1p_()
+    amplitude = torch.view_as_real(spectrum).square().sum(dim=-1).sqrt_()
+    log_amplitude = torch.log1p(amplitude)
     residual = log_amplitude - _filter_reflect(log_amplitude, BOX_TAPS)
-    back = torch.fft.ifft2(torch.polar(residual.exp_(), spectrum.angle())).abs()
+    # exp(residual) with the spectrum's phase; a zero coefficient has phase 0, as OpenCV's cartToPolar gives it
+    phase = torch.where(amplitude > 0, spectrum / amplitude.clamp_min(torch.finfo(torch.float32).tiny), 1.0)
+    back = torch.fft.ifft2(phase.mul_(residual.exp_())).abs()
     saliency = _filter_reflect(back, GAUSSIAN_TAPS).square_()
     saliency = saliency / saliency.amax(dim=(-2, -1), keepdim=True).clamp_min_(torch.finfo(torch.float32).tiny)
     return F.interpolate(saliency, size=(h, w), mode="bilinear", align_corners=False)[:, 0]
