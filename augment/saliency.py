@@ -10,10 +10,12 @@ The map SaliencyMix centres its box on (Uddin et al., ICLR 2021), computed the w
 3. exp(residual) with the original phase goes back through the inverse DFT; its magnitude is blurred with a
    5 × 5 Gaussian of σ = 8 (same borders), squared, divided by its maximum, and resized back to H × W.
 
-OpenCV takes the pixels as they come, and log(1 + amplitude) depends on their scale; the stretch of step 1 makes
-the map independent of it (uint8, [0, 1] floats and normalised floats of one picture get one map), and on an image
-whose grey levels already span 0..255, as photographs in uint8 usually do, it changes nothing. Computed in float32
-(OpenCV works in float64; the test compares the two).
+This is OpenCV 5.1's version: log(1 + amplitude), which opencv_contrib PR #4108 brought in so that a zero
+coefficient no longer gives log(0); earlier releases take log(amplitude). OpenCV takes the pixels as they come,
+and log(1 + amplitude) depends on their scale; the stretch of step 1 makes the map independent of it (uint8,
+[0, 1] floats and floats normalised with one std for all channels, of one picture, get one map; per-channel stds
+reweigh the channels slightly), and on an image whose grey levels already span 0..255 it changes nothing.
+Computed in float32 (OpenCV works in float64; the test compares the two).
 """
 
 from __future__ import annotations
