@@ -84,14 +84,17 @@ def spectral_residual_saliency(images: Tensor, *, map_size: int = MAP_SIZE) -> T
     """
     h, w = images.shape[-2:]
     small = F.interpolate(grey(images), size=(map_size, map_size), mode="bilinear", align_corners=False)
-    spectrum = torch.fft.fft2(small)
-    amplitude = torch.view_as_real(spectrum).square().sum(dim=-1).sqrt_()
+    spectrum = torch.view_as_real(torch.fft.fft2(small))  # complex ops are slow on the CPU: (re, im) pairs
+    amplitude = torch.hypot(spectrum[..., 0], spectrum[..., 1])
     log_amplitude = torch.log1p(amplitude)
-    residual = log_amplitude - _filter_reflect(log_amplitude, BOX_TAPS)
-    # exp(residual) with the spectrum's phase; a zero coefficient has phase 0, as OpenCV's cartToPolar gives it
-    phase = torch.where(amplitude > 0, spectrum / amplitude.clamp_min(torch.finfo(torch.float32).tiny), 1.0)
-    back = torch.fft.ifft2(phase.mul_(residual.exp_())).abs()
-    saliency = _filter_reflect(back, GAUSSIAN_TAPS).square_()
+    magnitude = (log_amplitude - _filter_reflect(log_amplitude, BOX_TAPS)).exp_()  # exp(spectral residual)
+    # magnitude with the spectrum's phase: spectrum · magnitude / amplitude. The floor keeps the gain finite
+    # (the residual is at most log(1 + 64·64·255) < 14); a zero coefficient gets phase 0, as in OpenCV.
+    gain = magnitude / amplitude.clamp_min(1e-20)
+    rephased = spectrum * gain[..., None]
+    rephased[..., 0].add_(magnitude * (amplitude == 0))
+    back = torch.view_as_real(torch.fft.ifft2(torch.view_as_complex(rephased)))
+    saliency = _filter_reflect(torch.hypot(back[..., 0], back[..., 1]), GAUSSIAN_TAPS).square_()
     saliency = saliency / saliency.amax(dim=(-2, -1), keepdim=True).clamp_min_(torch.finfo(torch.float32).tiny)
     return F.interpolate(saliency, size=(h, w), mode="bilinear", align_corners=False)[:, 0]
 

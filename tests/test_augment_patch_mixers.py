@@ -184,8 +184,10 @@ def test_saliencymix_modes_share_lambda_as_documented(mode):
 def opencv_saliency(image):
     """OpenCV's spectral residual map of one (C, H, W) float32 RGB or grey image."""
     cv2 = pytest.importorskip("cv2", reason="opencv-contrib-python-headless (the dev extra) is not installed")
-    if not hasattr(cv2, "saliency"):
-        pytest.skip("this cv2 has no saliency module: install opencv-contrib-python-headless, not opencv-python")
+    if not hasattr(getattr(cv2, "saliency", None), "StaticSaliencySpectralResidual_create"):
+        pytest.skip(  # opencv-python installed after opencv-contrib overwrites the cv2 it shares with it
+            "this cv2 has no saliency module: install opencv-contrib-python-headless (alone, or last)"
+        )
     if tuple(int(p) for p in cv2.__version__.split(".")[:2]) < (5, 1):
         pytest.skip(f"OpenCV {cv2.__version__} takes log(amplitude), before opencv_contrib#4108's log(1 + amplitude)")
     array = image.flip(0).permute(1, 2, 0).numpy() if image.shape[0] == 3 else image[0].numpy()  # RGB -> BGR
