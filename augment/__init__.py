@@ -12,6 +12,7 @@ Pure torch (no Hydra, no training code), usable in any training loop::
 """
 
 from augment.mix import CutMix, FMix, MixChoice, Mixup, NoMix
+from augment.patch_mixers import ResizeMix, SaliencyMix
 from augment.regional import RICAP, Cutout
 
 METHODS = {
@@ -21,6 +22,8 @@ METHODS = {
     "cutmix": CutMix,
     "fmix": FMix,
     "ricap": RICAP,
+    "resizemix": ResizeMix,
+    "saliencymix": SaliencyMix,
 }
 
-__all__ = ["METHODS", "RICAP", "CutMix", "Cutout", "FMix", "MixChoice", "Mixup", "NoMix"]
+__all__ = ["METHODS", "RICAP", "CutMix", "Cutout", "FMix", "MixChoice", "Mixup", "NoMix", "ResizeMix", "SaliencyMix"]

@@ -46,6 +46,8 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "cutmix": mixers.CutMixConfig,
         "fmix": mixers.FMixConfig,
         "ricap": mixers.RicapConfig,
+        "resizemix": mixers.ResizeMixConfig,
+        "saliencymix": mixers.PairMixConfig,
         "cutout": mixers.CutoutConfig,
         "choice": mixers.MixChoiceConfig,
     },

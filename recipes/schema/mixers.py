@@ -59,6 +59,23 @@ class RicapConfig(PairMixConfig):
 
 
 @dataclass
+class ResizeMixConfig(Node):
+    """ResizeMix: the side ratio of the pasted partner is uniform in scale = [low, high]. alpha does not apply
+    (no Beta draw); it is accepted so one sweep can span it and the Beta mixers."""
+
+    name: str = MISSING
+    scale: list[float] = ranged(ge=0.0, le=1.0)
+    prob: float = ranged(ge=0.0, le=1.0)
+    mode: str = one_of(MODES)
+    alpha: float | None = ranged(None, gt=0.0)
+
+    def relation(self, prefix: str) -> str | None:
+        if len(self.scale) != 2 or self.scale[0] > self.scale[1]:
+            return f"{prefix}scale={list(self.scale)} is invalid: it must be [low, high] with low <= high"
+        return None
+
+
+@dataclass
 class CutoutConfig(Node):
     """Cutout. alpha and mode do not apply; they are accepted so one sweep can span it and the mixers."""
 
