@@ -47,6 +47,8 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "fmix": mixers.FMixConfig,
         "ricap": mixers.RicapConfig,
         "cutout": mixers.CutoutConfig,
+        "manifold_mixup": mixers.PairMixConfig,
+        "transmix": mixers.PairMixConfig,
         "choice": mixers.MixChoiceConfig,
     },
     "optim": {"sgd": training.SgdConfig, "adamw": training.AdamWConfig},
