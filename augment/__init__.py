@@ -9,7 +9,8 @@ Pure torch (no Hydra, no training code), usable in any training loop::
 
 `mixed_forward` is the one training-step contract: image mixers mix and then call the model; the mixers that need
 the model (ManifoldMixup, TransMix: `augment.contract`) run the forward pass themselves. `MixUntil` stops any
-mixer after an epoch. `METHODS` maps config names to classes; `augment.functional` holds the batch-level building
+mixer after an epoch. `METHODS` maps config names to the image mixers' classes, `MODEL_METHODS` to the
+model-aware ones; `augment.functional` holds the batch-level building
 blocks and `augment.dense` the CutMix variants for segmentation and detection.
 """
 
@@ -27,12 +28,16 @@ METHODS = {
     "cutmix": CutMix,
     "fmix": FMix,
     "ricap": RICAP,
+}
+# The methods that need the model (augment.contract.ModelMixer): called through mixed_forward, never on images alone.
+MODEL_METHODS = {
     "manifold_mixup": ManifoldMixup,
     "transmix": TransMix,
 }
 
 __all__ = [
     "METHODS",
+    "MODEL_METHODS",
     "RICAP",
     "CutMix",
     "Cutout",

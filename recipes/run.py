@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from augment import METHODS, MixChoice, MixUntil, check_model, needs_model, set_epoch
+from augment import METHODS, MODEL_METHODS, MixChoice, MixUntil, check_model, needs_model, set_epoch
 from models import build_model, weights_source, without_pretrained
 from recipes import checkpoint as ckpt
 from recipes import distributed
@@ -57,9 +57,10 @@ def build_mixer(
             for m, args in methods.items()
         ]
         return MixChoice(mixers, list(probs), generator=choice_generator or generator)
-    if name not in METHODS:
-        raise ConfigError(f"augment.name={name!r} is unknown: choose one of {', '.join(sorted(METHODS))} or choice")
-    return METHODS[name](num_classes=num_classes, generator=generator, **kwargs)
+    methods = {**METHODS, **MODEL_METHODS}
+    if name not in methods:
+        raise ConfigError(f"augment.name={name!r} is unknown: choose one of {', '.join(sorted(methods))} or choice")
+    return methods[name](num_classes=num_classes, generator=generator, **kwargs)
 
 
 def build_network(model_cfg: DictConfig, info: DatasetInfo, *, pretrained: bool = True) -> torch.nn.Module:

@@ -20,7 +20,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from augment import METHODS
+from augment import METHODS, MODEL_METHODS
 
 NOT_RESULT_DEFINING = (
     "resume",
@@ -44,7 +44,8 @@ _SCHEDULE_ARGS = frozenset({"off_epoch"})
 def augment_args(name: str) -> frozenset[str] | None:
     """The augment-node keys (besides `name`) that change what method `name` computes; None for an unknown name.
 
-    Derived from the mixer's constructor in augment.METHODS, so a new mixer arg applies without a second list.
+    Derived from the mixer's constructor in augment.METHODS (or MODEL_METHODS), so a new mixer arg applies without
+    a second list.
     `none` takes no args: NoMix returns one-hot targets whatever its `prob`. `choice` (MixChoice) takes its
     `methods` table and `probs`. Every method but `none` takes `off_epoch`.
     """
@@ -52,9 +53,10 @@ def augment_args(name: str) -> frozenset[str] | None:
         return frozenset()
     if name == "choice":
         return frozenset({"methods", "probs"}) | _SCHEDULE_ARGS
-    if name not in METHODS:
+    mixer = METHODS.get(name) or MODEL_METHODS.get(name)
+    if mixer is None:
         return None
-    return frozenset(inspect.signature(METHODS[name]).parameters) - _TRAINER_ARGS | _SCHEDULE_ARGS
+    return frozenset(inspect.signature(mixer).parameters) - _TRAINER_ARGS | _SCHEDULE_ARGS
 
 
 def applies(key: str, augment_name: str) -> bool:
