@@ -188,3 +188,14 @@ def test_choice_may_pick_a_model_mixer_and_an_image_mixer():
     assert choice.needs_model and not MixChoice([Mixup(B)], [1.0]).needs_model
     soft = [bool((mixed_forward(choice, net, images, labels)[1].amax(dim=1) < 1).any()) for _ in range(40)]
     assert 0 < sum(soft) < 40  # Manifold Mixup softens the targets, Cutout keeps them one-hot
+
+
+def test_the_trainer_refuses_transmix_without_attention_and_model_mixers_under_compile(fast_cfg, tmp_path):
+    from recipes.config import ConfigError
+    from recipes.run import run_training
+
+    with pytest.raises(ConfigError, match=r"augment=transmix with model=preact_resnet18: TransMix needs"):
+        run_training(fast_cfg("augment=transmix"), tmp_path / "transmix")
+    with pytest.raises(ConfigError, match=r"augment=manifold_mixup .*trainer.compile=true"):
+        run_training(fast_cfg("augment=manifold_mixup", "trainer.compile=true"), tmp_path / "compiled")
+    assert not (tmp_path / "transmix" / "checkpoints").exists()  # refused before any training
