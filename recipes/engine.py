@@ -75,11 +75,13 @@ def train_one_epoch(
         if step_cfg.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         peek = _model_input_hook(model, on_first_batch) if step == 1 and on_first_batch is not None else None
-        with autocast(device, step_cfg.autocast_dtype):  # every mixer: one call, whether it needs the model or not
-            logits, targets = mixed_forward(mixer, model, images, labels)
-            loss = soft_target_loss(logits, targets, step_cfg.label_smoothing)
-        if peek is not None:
-            peek.remove()
+        try:
+            with autocast(device, step_cfg.autocast_dtype):  # every mixer: one call, needing the model or not
+                logits, targets = mixed_forward(mixer, model, images, labels)
+                loss = soft_target_loss(logits, targets, step_cfg.label_smoothing)
+        finally:
+            if peek is not None:
+                peek.remove()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if step_cfg.grad_clip > 0:
