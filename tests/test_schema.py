@@ -18,7 +18,7 @@ import yaml
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from augment import METHODS
+from augment import METHODS, MODEL_METHODS
 from models import MODEL_NAMES
 from recipes.config import ConfigError, schema_for, validate
 from recipes.data import DATA_MODULES, build_data
@@ -202,7 +202,7 @@ def test_every_registry_name_has_a_schema_and_every_schema_a_builder():
     assert set(SCHEMAS["optim"]) == set(OPTIMIZERS)
     assert set(SCHEMAS["sched"]) == set(SCHEDULES)
     assert set(SCHEMAS["dataset"]) == set(DATA_MODULES)
-    assert set(SCHEMAS["augment"]) == {*METHODS, "choice"}
+    assert set(SCHEMAS["augment"]) == {*METHODS, *MODEL_METHODS, "choice"}
     assert set(MODEL_NAMES) <= set(SCHEMAS["model"])
 
 

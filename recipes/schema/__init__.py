@@ -49,6 +49,8 @@ SCHEMAS: dict[str, dict[str, type]] = {
         "resizemix": mixers.ResizeMixConfig,
         "saliencymix": mixers.PairMixConfig,
         "cutout": mixers.CutoutConfig,
+        "manifold_mixup": mixers.PairMixConfig,
+        "transmix": mixers.PairMixConfig,
         "choice": mixers.MixChoiceConfig,
     },
     "optim": {"sgd": training.SgdConfig, "adamw": training.AdamWConfig},

@@ -16,20 +16,27 @@ from recipes.schema.rules import Node, one_of, ranged
 
 
 @dataclass
-class NoMixConfig(Node):
-    """The baseline. alpha and mode do not apply; they are accepted so one sweep can span it and the mixers."""
+class AugmentNode(Node):
+    """Keys of every method: its name, and the last epoch that mixes (null: mixing never stops; 0: never mixes;
+    augment.MixUntil). Default null: a checkpoint's config written before the key existed leaves it out."""
 
     name: str = MISSING
+    off_epoch: int | None = ranged(None, ge=0)
+
+
+@dataclass
+class NoMixConfig(AugmentNode):
+    """The baseline. alpha and mode do not apply; they are accepted so one sweep can span it and the mixers."""
+
     alpha: float | None = ranged(None, gt=0.0)
     prob: float | None = ranged(None, ge=0.0, le=1.0)
     mode: str | None = one_of(MODES, default=None)
 
 
 @dataclass
-class PairMixConfig(Node):
+class PairMixConfig(AugmentNode):
     """Mixup's keys, shared by the mixers that draw lambda ~ Beta(alpha, alpha) per batch, pair or sample."""
 
-    name: str = MISSING
     alpha: float = ranged(gt=0.0)
     prob: float = ranged(ge=0.0, le=1.0)
     mode: str = one_of(MODES)
@@ -59,11 +66,10 @@ class RicapConfig(PairMixConfig):
 
 
 @dataclass
-class ResizeMixConfig(Node):
+class ResizeMixConfig(AugmentNode):
     """ResizeMix: the side ratio of the pasted partner is uniform in scale = [low, high]. alpha does not apply
     (no Beta draw); it is accepted so one sweep can span it and the Beta mixers."""
 
-    name: str = MISSING
     scale: list[float] = ranged(ge=0.0, le=1.0)
     prob: float = ranged(ge=0.0, le=1.0)
     mode: str = one_of(MODES)
@@ -76,10 +82,9 @@ class ResizeMixConfig(Node):
 
 
 @dataclass
-class CutoutConfig(Node):
+class CutoutConfig(AugmentNode):
     """Cutout. alpha and mode do not apply; they are accepted so one sweep can span it and the mixers."""
 
-    name: str = MISSING
     size: Any = MISSING  # an int >= 1 (pixels) or a float in (0, 1] (a fraction of the side): see relation
     holes: int = ranged(ge=1)
     fill: str = one_of(FILLS)
@@ -97,10 +102,9 @@ class CutoutConfig(Node):
 
 
 @dataclass
-class MixChoiceConfig(Node):
+class MixChoiceConfig(AugmentNode):
     """One of several mixers per batch: methods maps a mixer name to its args (checked against its schema)."""
 
-    name: str = MISSING
     methods: dict[str, Any] = MISSING
     probs: list[float] = ranged(ge=0.0, le=1.0)
 
