@@ -49,9 +49,16 @@ def check_mode(mode: str, allowed: tuple[str, ...] = MODES) -> str:
     return mode
 
 
+def check_off_epoch(off_epoch: int) -> int:
+    """The last epoch that mixes (augment.MixUntil): an integer >= 0."""
+    if isinstance(off_epoch, bool) or not isinstance(off_epoch, Integral) or off_epoch < 0:
+        raise ArgError("off_epoch", f"off_epoch must be an integer >= 0 (the last epoch that mixes), got {off_epoch!r}")
+    return int(off_epoch)
+
+
 # The checks of the args a sweep may share across methods (augment=none,cutout,mixup augment.alpha=0.5,1.0): a
 # value given to a method that does not take it is still checked by the rule of the methods that do.
-SHARED_ARG_CHECKS = {"alpha": check_alpha, "prob": check_prob, "mode": check_mode}
+SHARED_ARG_CHECKS = {"alpha": check_alpha, "prob": check_prob, "mode": check_mode, "off_epoch": check_off_epoch}
 
 
 def check_positive_int(value: int, name: str) -> int:

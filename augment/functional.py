@@ -19,8 +19,11 @@ import torch
 from torch import Tensor
 
 from augment.fourier import fourier_masks, lowfreq_images, sample_fmix  # noqa: F401
+from augment.patches import sample_resizemix, sample_saliencymix  # noqa: F401
+from augment.saliency import saliency_peaks, spectral_residual_saliency  # noqa: F401
 from augment.sampling import (  # noqa: F401  (re-exported: the public functional API)
     box_area_fraction,
+    boxes_around,
     pair_partners,
     place_boxes,
     sample_active,
@@ -74,6 +77,45 @@ def paste(images: Tensor, partners: Tensor, mask: Tensor | float) -> Tensor:
     if not images.is_floating_point():
         mixed = mixed.round_().clamp_(0, 255)
     return mixed.to(images.dtype)
+
+
+def resize_weights(starts: Tensor, sizes: Tensor, length: int) -> Tensor:
+    """(n, L, L) float32 matrices that resize a length-L axis to sizes[k] and place it at starts[k]: row r (an
+    output pixel) is zero outside [start, start + size) and inside holds the weights of the input pixels.
+
+    The weights are those of F.interpolate(mode="bilinear", align_corners=False, antialias=True): output pixel
+    i samples the input at c = s·(i + ½), s = L / size, with a triangle filter of radius max(s, 1) (wider when
+    shrinking, which is the antialiasing), normalised to sum to 1; when enlarging this is plain bilinear
+    interpolation with the borders clamped.
+    """
+    device = starts.device
+    scale = length / sizes.float().clamp_min(1.0)  # (n,)
+    index = torch.arange(length, device=device, dtype=torch.float32) - starts.float()[:, None]  # (n, L): i
+    inside = (index >= 0) & (index < sizes[:, None])
+    centre = scale[:, None] * (index + 0.5)
+    pixel = torch.arange(length, device=device, dtype=torch.float32) + 0.5
+    distance = (pixel - centre[:, :, None]).abs_().div_(scale.clamp_min(1.0)[:, None, None])
+    weights = (1.0 - distance).clamp_min_(0.0).mul_(inside[:, :, None])
+    return weights.div_(weights.sum(dim=2, keepdim=True).clamp_min_(torch.finfo(torch.float32).tiny))
+
+
+def resize_paste(images: Tensor, partners: Tensor, boxes: Tensor) -> Tensor:
+    """New batch where sample i shows the whole image images[partners[i]], resized to fit its box (B, 4) xyxy,
+    inside that box, and itself elsewhere (ResizeMix's op; an empty box leaves the sample as it is).
+
+    Resizing is separable, one (H, H) and one (W, W) matrix per sample (resize_weights: bilinear, antialiased
+    when shrinking), applied by two batched matmuls in float32 (float64 for float64 images), so every sample
+    has its own patch size with no loop and no host read. uint8 results are rounded to nearest.
+    """
+    _, _, h, w = images.shape
+    dtype = images.dtype if images.dtype == torch.float64 else torch.float32
+    rows = resize_weights(boxes[:, 1], boxes[:, 3] - boxes[:, 1], h).to(dtype)
+    cols = resize_weights(boxes[:, 0], boxes[:, 2] - boxes[:, 0], w).to(dtype)
+    source = images.index_select(0, partners).to(dtype)
+    patches = torch.matmul(torch.matmul(rows[:, None], source), cols.transpose(1, 2)[:, None])
+    if not images.is_floating_point():
+        patches = patches.round_().clamp_(0, 255)
+    return torch.where(box_masks(boxes, h, w), patches.to(images.dtype), images)
 
 
 def blend(images: Tensor, partners: Tensor, lam: Tensor | float) -> Tensor:

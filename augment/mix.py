@@ -31,6 +31,7 @@ from augment._checks import (
     check_prob,
 )
 from augment._streams import fold_worker_seed, private_generator
+from augment.contract import check_model, mixed_forward, needs_model
 from augment.fourier import sample_fmix
 
 
@@ -182,7 +183,8 @@ class MixChoice:
     The choice is one draw from `generator` per call; on a CUDA generator reading it back to the host is
     one synchronisation per batch, so give it a CPU generator when the images are on a GPU. Each chosen
     mixer still draws from its own generator (pass the same one to all to have a single seed). The
-    batch-level "mix at all" probability stays with each mixer's `prob`, or add NoMix to the list.
+    batch-level "mix at all" probability stays with each mixer's `prob`, or add NoMix to the list. Candidates
+    that need the model (ManifoldMixup, TransMix) are chosen through `augment.mixed_forward` (its `forward`).
 
     Args:
         mixers: the candidate mixers, all with the same num_classes.
@@ -206,11 +208,25 @@ class MixChoice:
         total = sum(self.probs)
         self._cumulative = [c / total for c in itertools.accumulate(self.probs)]  # last is exactly 1
 
+    @property
+    def needs_model(self) -> bool:
+        return any(needs_model(m) for m in self.mixers)
+
     def __call__(self, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        return self._choose()(images, labels)
+
+    def forward(self, model, images: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        """The chosen mixer's training forward pass (augment.mixed_forward), for model-aware candidates too."""
+        return mixed_forward(self._choose(), model, images, labels)
+
+    def check_model(self, model) -> None:
+        for mixer in self.mixers:
+            check_model(mixer, model)
+
+    def _choose(self):
         fold_worker_seed(self.generator)
         u = torch.rand((), generator=self.generator, device=self.generator.device, dtype=torch.float64)
-        index = bisect.bisect_right(self._cumulative, float(u))  # u < 1, so never past the last mixer
-        return self.mixers[index](images, labels)
+        return self.mixers[bisect.bisect_right(self._cumulative, float(u))]  # u < 1, so never past the last
 
 
 class FMix(_PairMixer):

@@ -150,9 +150,19 @@ def place_boxes(sizes: Tensor, height: int, width: int, *, generator: torch.Gene
     exactly w × h pixels, the placement is symmetric under flips, and every border row/column is reachable.
     """
     sizes = sizes.float()  # whole numbers, exact in float32
+    centres = torch.rand((sizes.shape[0], 2), generator=generator, device=sizes.device)
+    return boxes_around(centres.mul_(_size_wh(height, width, sizes.device)[:2]), sizes, height, width)
+
+
+def boxes_around(centres: Tensor, sizes: Tensor, height: int, width: int) -> Tensor:
+    """(n, 4) int64 xyxy half-open boxes of whole-number sizes (w, h) around continuous centres (x, y), clipped.
+
+    Row r (centre r + 0.5) is inside when cy − h/2 ≤ r + 0.5 < cy + h/2, so an unclipped box has exactly w × h
+    pixels; a box centred on pixel p (centre p + 0.5) of size ≥ 1 always contains p, clipped or not.
+    """
+    sizes = sizes.float()
     extent = _size_wh(height, width, sizes.device)
-    centres = torch.rand((sizes.shape[0], 2), generator=generator, device=sizes.device) * extent[:2]
-    start = centres.sub_(sizes, alpha=0.5).add_(0.5).floor_()  # the unclipped top-left pixel (x, y)
+    start = centres.float().sub(sizes, alpha=0.5).add_(0.5).floor_()  # the unclipped top-left pixel (x, y)
     corners = torch.cat([start, start + sizes], dim=1).clamp_(min=0)
     return torch.minimum(corners, extent).long()
 

@@ -41,6 +41,14 @@ def init_weights(model: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
+def stage_info(num_blocks: int, stages: int) -> list[dict]:
+    """`feature_info` in timm's layout (a dict per stage, its "module" name) for a net of a `stem` and `blocks`
+    split into `stages` equal stages: the stem and the last block of each stage. Model-aware mixers
+    (augment.ManifoldMixup) hook these modules, as they hook the stages timm models report."""
+    per_stage = num_blocks // stages
+    return [{"module": "stem"}, *({"module": f"blocks.{(s + 1) * per_stage - 1}"} for s in range(stages))]
+
+
 def conv3x3(in_chans: int, out_chans: int, stride: int = 1) -> nn.Conv2d:
     """3x3 convolution with padding 1 and no bias (a BatchNorm always follows or precedes it)."""
     return nn.Conv2d(in_chans, out_chans, kernel_size=3, stride=stride, padding=1, bias=False)

@@ -7,7 +7,7 @@ and 10 classes it has about 11.17M parameters; w=16 is a fast CPU model.
 
 from torch import nn
 
-from models.common import Head, check_int, conv3x3, init_weights
+from models.common import Head, check_int, conv3x3, init_weights, stage_info
 
 
 class PreActBlock(nn.Module):
@@ -60,6 +60,7 @@ class PreActResNet18(nn.Module):
         self.stem = conv3x3(in_chans, width)
         self.blocks = preact_stages(width, widths, blocks_per_stage=2)
         self.head = Head(widths[-1], num_classes)
+        self.feature_info = stage_info(len(self.blocks), stages=len(widths))
         init_weights(self)
 
     def forward(self, x):

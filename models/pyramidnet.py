@@ -10,7 +10,7 @@ PyramidNet-200 with alpha=240 and bottlenecks (the CutMix paper's CIFAR-100 net)
 
 from torch import nn
 
-from models.common import Head, check_int, conv3x3, init_weights
+from models.common import Head, check_int, conv3x3, init_weights, stage_info
 
 
 class PyramidBlock(nn.Module):
@@ -78,6 +78,7 @@ class PyramidNet(nn.Module):
             in_width = block.out_chans
         self.blocks = nn.Sequential(*blocks)
         self.head = Head(in_width, num_classes)
+        self.feature_info = stage_info(len(self.blocks), stages=3)
         init_weights(self)
 
     def forward(self, x):

@@ -7,7 +7,7 @@ classes. Dropout, when used, sits between the two convolutions of each block (th
 
 from torch import nn
 
-from models.common import Head, check_fraction, check_int, conv3x3, init_weights
+from models.common import Head, check_fraction, check_int, conv3x3, init_weights, stage_info
 from models.preact_resnet import preact_stages
 
 
@@ -21,6 +21,7 @@ class WideResNet(nn.Module):
         self.stem = conv3x3(in_chans, 16)
         self.blocks = preact_stages(16, widths, blocks_per_group, dropout)
         self.head = Head(widths[-1], num_classes)
+        self.feature_info = stage_info(len(self.blocks), stages=len(widths))
         init_weights(self)
 
     def forward(self, x):

@@ -10,7 +10,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
 
-from augment import METHODS, MixChoice
+from augment import METHODS, MODEL_METHODS, MixChoice, MixUntil
 from augment._checks import SHARED_ARG_CHECKS, ArgError
 from recipes.run_keys import applying_augment_args, result_defining
 from recipes.schema import EVAL_NODES, GROUP_SCHEMAS, SCHEMAS, EvalConfig, TrainConfig, problem
@@ -67,12 +67,16 @@ def check_mixer(node: dict, prefix: str, num_classes: int):
         for key in node.keys() - taken.keys():
             if node[key] is not None and key in SHARED_ARG_CHECKS:
                 SHARED_ARG_CHECKS[key](node[key])
+        kwargs = {k: v for k, v in taken.items() if k not in ("name", "off_epoch")}
         if node["name"] == "choice":
-            methods = node["methods"].items()
+            methods = kwargs["methods"].items()
             mixers = [check_mixer({"name": m, **args}, f"{prefix}methods.{m}.", num_classes) for m, args in methods]
-            return MixChoice(mixers, node["probs"], generator=torch.Generator())
-        kwargs = {k: v for k, v in taken.items() if k != "name"}
-        return METHODS[node["name"]](num_classes=num_classes, generator=torch.Generator(), **kwargs)
+            mixer = MixChoice(mixers, kwargs["probs"], generator=torch.Generator())
+        else:
+            mixer = {**METHODS, **MODEL_METHODS}[node["name"]](
+                num_classes=num_classes, generator=torch.Generator(), **kwargs
+            )
+        return mixer if taken.get("off_epoch") is None else MixUntil(mixer, off_epoch=taken["off_epoch"])
     except ConfigError:
         raise
     except ArgError as err:

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from augment import mixed_forward
+
 
 class NonFiniteLossError(FloatingPointError):
     """The training loss became NaN or infinite; the message names the epoch and step."""
@@ -44,7 +46,7 @@ def soft_target_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothin
 def train_one_epoch(
     model: torch.nn.Module,
     batches: Iterable,
-    mixer: Callable,
+    mixer,
     optimizer: torch.optim.Optimizer,
     scheduler,
     *,
@@ -55,6 +57,9 @@ def train_one_epoch(
     on_first_batch: Callable[[torch.Tensor], None] | None = None,
 ) -> dict:
     """Train for one epoch; returns mean train loss, images/s and steps.
+
+    Every step is `augment.mixed_forward(mixer, model, images, labels)` under autocast: image mixers mix and then
+    call the model, model-aware ones (Manifold Mixup, TransMix) run the forward pass themselves.
 
     Host syncs are kept off the hot path: the loss sum and the first non-finite step are tracked on the device and
     read every `log_every` steps, so a NaN stops training at the next check with the epoch and step in the message
@@ -67,13 +72,16 @@ def train_one_epoch(
     seen, start = 0, time.perf_counter()
     bar = tqdm(total=total_steps, desc=f"epoch {epoch}", disable=not step_cfg.progress, leave=False, unit="step")
     for step, (images, labels) in enumerate(batches, start=1):
-        images, targets = mixer(images, labels)
-        if step == 1 and on_first_batch is not None:
-            on_first_batch(images)
         if step_cfg.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        with autocast(device, step_cfg.autocast_dtype):
-            loss = soft_target_loss(model(images), targets, step_cfg.label_smoothing)
+        peek = _model_input_hook(model, on_first_batch) if step == 1 and on_first_batch is not None else None
+        try:
+            with autocast(device, step_cfg.autocast_dtype):  # every mixer: one call, needing the model or not
+                logits, targets = mixed_forward(mixer, model, images, labels)
+                loss = soft_target_loss(logits, targets, step_cfg.label_smoothing)
+        finally:
+            if peek is not None:
+                peek.remove()
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if step_cfg.grad_clip > 0:
@@ -100,6 +108,12 @@ def train_one_epoch(
         "train_s": elapsed,
         "steps": step,
     }
+
+
+def _model_input_hook(model: torch.nn.Module, show: Callable[[torch.Tensor], None]):
+    """Hand the model's input to `show` (the TensorBoard grid of mixed images): the mixed images for an image
+    mixer, the input a model-aware mixer feeds it (clean for Manifold Mixup unless it mixes the input)."""
+    return model.register_forward_pre_hook(lambda module, args: show(args[0].detach()))
 
 
 def _check_finite(first_bad: torch.Tensor, epoch: int) -> None:

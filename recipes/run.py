@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from augment import METHODS, MixChoice
+from augment import METHODS, MODEL_METHODS, MixChoice, MixUntil, check_model, needs_model, set_epoch
 from models import build_model, weights_source, without_pretrained
 from recipes import checkpoint as ckpt
 from recipes import distributed
@@ -42,8 +42,14 @@ def build_mixer(
     `name: choice` builds MixChoice (timm's mixup/cutmix switch, generalised): `methods` maps method names to their
     args and `probs` gives each one's chance per batch. All mixers share `generator`; the per-batch choice is drawn
     from `choice_generator` (default: `generator`) — a CPU one spares a CUDA run one synchronisation per batch.
+    `off_epoch` (any method) wraps the mixer in MixUntil: epochs after it train unmixed.
     """
     kwargs = applying_augment_args(OmegaConf.to_container(augment_cfg, resolve=True))  # augment=none alpha=...
+    off_epoch = kwargs.pop("off_epoch", None)
+    if off_epoch is not None:
+        return MixUntil(
+            build_mixer(OmegaConf.create(kwargs), num_classes, generator, choice_generator), off_epoch=off_epoch
+        )
     name = kwargs.pop("name")
     if name == "choice":
         methods, probs = kwargs.pop("methods"), kwargs.pop("probs")
@@ -52,9 +58,10 @@ def build_mixer(
             for m, args in methods.items()
         ]
         return MixChoice(mixers, list(probs), generator=choice_generator or generator)
-    if name not in METHODS:
-        raise ConfigError(f"augment.name={name!r} is unknown: choose one of {', '.join(sorted(METHODS))} or choice")
-    return METHODS[name](num_classes=num_classes, generator=generator, **kwargs)
+    methods = {**METHODS, **MODEL_METHODS}
+    if name not in methods:
+        raise ConfigError(f"augment.name={name!r} is unknown: choose one of {', '.join(sorted(methods))} or choice")
+    return methods[name](num_classes=num_classes, generator=generator, **kwargs)
 
 
 def build_network(model_cfg: DictConfig, info: DatasetInfo, *, pretrained: bool = True) -> torch.nn.Module:
@@ -225,6 +232,7 @@ class Trainer:
             log.info("step format: %s", self.step_cfg.precision)
         if self.step_cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
+        self._check_mixer_fits_model()
         state = self._checkpoint_to_resume(resume_from)
         self.data = build_data(cfg.dataset, self.device, int(cfg.seed), self.dist.rank, self.dist.world_size)
         self.steps_per_epoch = self.data.steps_per_epoch(self.batch_size)
@@ -241,6 +249,19 @@ class Trainer:
         distributed.check_same_on_all_ranks(self.epoch, "the epoch to resume from", self.device, self.dist)
         self.train_model = self._wrap_model()
         self.tracker = RunTracker(run_dir, self.epoch, self.epoch * self.steps_per_epoch) if self.dist.is_main else None
+
+    def _check_mixer_fits_model(self) -> None:
+        """A mixer that needs the model (TransMix: attention; Manifold Mixup: stages) fails here, before any data."""
+        what = f"augment={self.cfg.augment.name} with model={self.cfg.get('model_choice') or self.cfg.model.name}"
+        try:
+            check_model(self.mixer, self.model)
+        except ValueError as err:
+            raise ConfigError(f"{what}: {err}") from err
+        if self.cfg.trainer.compile and needs_model(self.mixer):
+            raise ConfigError(
+                f"{what} and trainer.compile=true: this method hooks the model's modules per step, which makes "
+                "torch.compile recompile; set trainer.compile=false"
+            )
 
     def _resume_source(self):
         """The checkpoint this run continues from (ckpt_path, or with resume=true its own last.pt), or None."""
@@ -318,6 +339,7 @@ class Trainer:
         self.mix_gen.manual_seed(epoch_seed(seed, epoch, self.dist.rank + MIX_STREAM))  # differs per rank
         self.choice_gen.manual_seed(epoch_seed(seed, epoch, self.dist.rank + CHOICE_STREAM))
         torch.manual_seed(epoch_seed(seed, epoch, self.dist.rank + MODEL_STREAM))
+        set_epoch(self.mixer, epoch)  # augment.off_epoch: from the loop, so a resumed run knows it too
         on_first = self._log_grid if (epoch == 1 and self.tracker is not None) else None
         on_log = self._log_step(epoch) if self.tracker is not None else None
         batches = self.data.train_batches(self.batch_size, self.data_gen)

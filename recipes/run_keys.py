@@ -8,6 +8,8 @@ Two kinds of keys do not define a run's result:
   augment.mode=elem`): accepted so that one sweep can share them across methods, but they change nothing. They
   stay out of the run dir's name (so the baseline of `augment=none,mixup augment.alpha=0.5,1.0` lands in one
   dir and is trained once), out of the mixer's constructor (recipes.run.build_mixer) and out of sweep groups.
+`augment.off_epoch` applies to every method but `none` (it wraps the mixer: augment.MixUntil); null, its default
+(mixing never stops), is what a config written before the key existed meant, so a null value is left out too.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from augment import METHODS
+from augment import METHODS, MODEL_METHODS
 
 NOT_RESULT_DEFINING = (
     "resume",
@@ -35,22 +37,26 @@ NOT_RESULT_DEFINING = (
 
 # Constructor args every mixer takes from the trainer, not from the augment node.
 _TRAINER_ARGS = frozenset({"num_classes", "generator"})
+# Args of every method but `none`, outside the mixer's constructor: the epoch after which mixing stops.
+_SCHEDULE_ARGS = frozenset({"off_epoch"})
 
 
 def augment_args(name: str) -> frozenset[str] | None:
     """The augment-node keys (besides `name`) that change what method `name` computes; None for an unknown name.
 
-    Derived from the mixer's constructor in augment.METHODS, so a new mixer arg applies without a second list.
+    Derived from the mixer's constructor in augment.METHODS (or MODEL_METHODS), so a new mixer arg applies without
+    a second list.
     `none` takes no args: NoMix returns one-hot targets whatever its `prob`. `choice` (MixChoice) takes its
-    `methods` table and `probs`.
+    `methods` table and `probs`. Every method but `none` takes `off_epoch`.
     """
     if name == "none":
         return frozenset()
     if name == "choice":
-        return frozenset({"methods", "probs"})
-    if name not in METHODS:
+        return frozenset({"methods", "probs"}) | _SCHEDULE_ARGS
+    mixer = METHODS.get(name) or MODEL_METHODS.get(name)
+    if mixer is None:
         return None
-    return frozenset(inspect.signature(METHODS[name]).parameters) - _TRAINER_ARGS
+    return frozenset(inspect.signature(mixer).parameters) - _TRAINER_ARGS | _SCHEDULE_ARGS
 
 
 def applies(key: str, augment_name: str) -> bool:
@@ -69,7 +75,11 @@ def applying_augment_args(node: Mapping[str, Any]) -> dict[str, Any]:
 def result_defining(flat: Mapping[str, Any]) -> dict[str, Any]:
     """A flattened config ({"a.b": value}) without the keys that do not define the run's result."""
     name = flat.get("augment.name")
-    return {k: v for k, v in flat.items() if k not in NOT_RESULT_DEFINING and applies(k, name)}
+    return {
+        k: v
+        for k, v in flat.items()
+        if k not in NOT_RESULT_DEFINING and applies(k, name) and not (k == "augment.off_epoch" and v is None)
+    }
 
 
 # --------------------------------------------------------------------------------------------------

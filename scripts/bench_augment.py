@@ -39,6 +39,8 @@ OURS = [
     ("cutmix", ["batch", "pair", "elem"]),
     ("fmix", ["batch", "pair", "elem"]),
     ("ricap", ["batch", "elem"]),
+    ("resizemix", ["batch", "pair", "elem"]),
+    ("saliencymix", ["batch", "pair", "elem"]),
 ]
 PEERS = ("timm", "torchvision", "kornia")
 STATS = {"mean": statistics.fmean, "median": statistics.median, "best": min}
@@ -71,7 +73,8 @@ def build_ours(name: str, mode: str, device: torch.device):
     generator = torch.Generator(device=device).manual_seed(0)
     if name in ("none", "cutout"):
         return METHODS[name](num_classes=NUM_CLASSES, generator=generator)
-    return METHODS[name](num_classes=NUM_CLASSES, alpha=1.0, mode=mode, generator=generator)
+    beta = {"alpha": 1.0} if "alpha" in inspect.signature(METHODS[name]).parameters else {}  # ResizeMix has none
+    return METHODS[name](num_classes=NUM_CLASSES, mode=mode, generator=generator, **beta)
 
 
 def timm_and_torchvision() -> dict[tuple[str, str, str], object]:

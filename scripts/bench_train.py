@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from augment import check_model, needs_model
 from models import build_model
 from recipes.config import load_option
 from recipes.data import InMemoryData
@@ -39,7 +40,8 @@ from recipes.run import build_mixer, build_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
 
-METHODS = ("none", "cutmix", "mixup", "fmix")
+METHODS = ("none", "cutmix", "mixup", "fmix", "manifold_mixup", "transmix")
+DEFAULT_METHODS = ("none", "cutmix", "mixup", "fmix")
 CYCLE = 8  # distinct batches held per setting; longer runs go over them again, epoch after epoch
 
 
@@ -65,6 +67,15 @@ SETTINGS = {
         steps={"cpu": 8, "cuda": 50},
     ),
     224: Setting(224, 1000, {"name": "resnet50"}, 0, batch={"cpu": 4, "cuda": 256}, steps={"cpu": 2, "cuda": 20}),
+    # ViT-Tiny with 4 px patches on 32 px images (64 tokens): the setting TransMix needs (a class token).
+    "vit32": Setting(
+        32,
+        10,
+        {"name": "vit_tiny", "patch_size": 4},
+        4,
+        batch={"cpu": 64, "cuda": 512},
+        steps={"cpu": 4, "cuda": 50},
+    ),
 }
 
 
@@ -101,6 +112,16 @@ def make_mixer(method: str, num_classes: int, device: torch.device):
     return build_mixer(cfg, num_classes, torch.Generator(device=device).manual_seed(0))
 
 
+def fits(mixer, model, method: str, setting: Setting) -> bool:
+    """False (and a note) when a model-aware method cannot run on this setting's model (TransMix on a CNN)."""
+    try:
+        check_model(mixer, model)
+    except ValueError as err:
+        print(f"skipping {method} on {setting.model['name']}: {err}")
+        return False
+    return True
+
+
 def time_steps(fn, device: torch.device) -> float:
     sync(device)
     start = time.perf_counter()
@@ -134,6 +155,7 @@ def bench_setting(setting: Setting, args, device: torch.device) -> list[dict]:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     data = make_data(setting, batch, steps, device)
     mixers = {m: make_mixer(m, setting.num_classes, device) for m in args.methods}
+    methods = [m for m in args.methods if fits(mixers[m], model, m, setting)]
     gen = torch.Generator(device=device).manual_seed(0)
 
     def train(method: str, n: int) -> None:
@@ -148,22 +170,23 @@ def bench_setting(setting: Setting, args, device: torch.device) -> list[dict]:
             total_steps=n,
         )
 
-    def produce(method: str) -> None:
+    def produce(method: str) -> None:  # a model-aware mixer mixes inside the forward pass: batches only
         for images, labels in batches(data, batch, steps, gen):
-            mixers[method](images, labels)
+            if not needs_model(mixers[method]):
+                mixers[method](images, labels)
 
-    step_s = {m: [] for m in args.methods}
-    data_s = {m: [] for m in args.methods}
-    for method in args.methods if args.warmup else ():  # warm-up: allocator, cuDNN autotuning, compilation
+    step_s = {m: [] for m in methods}
+    data_s = {m: [] for m in methods}
+    for method in methods if args.warmup else ():  # warm-up: allocator, cuDNN autotuning, compilation
         train(method, args.warmup)
     for _ in range(args.repeats):
-        for method in args.methods:
+        for method in methods:
             step_s[method].append(time_steps(lambda m=method: train(m, steps), device) / steps)
             data_s[method].append(time_steps(lambda m=method: produce(m), device) / steps)
     if args.profile:
         profile(lambda: train(args.methods[-1], min(steps, 10)), device)
     rows = []
-    for method in args.methods:
+    for method in methods:
         step, prep = statistics.median(step_s[method]), statistics.median(data_s[method])
         rows.append(
             {
@@ -173,6 +196,7 @@ def bench_setting(setting: Setting, args, device: torch.device) -> list[dict]:
                 "data_ms": 1e3 * prep,
                 "batch": batch,
                 "steps": steps,
+                "in_model": needs_model(mixers[method]),
             }
         )
     return rows
@@ -271,6 +295,7 @@ def markdown(rows: list[dict]) -> list[str]:
     for r in rows:
         measured = f"{r['step_ms'] / none['step_ms']:.3f}" if none else "—"
         derived = f"{1 + (r['data_ms'] - none['data_ms']) / none['step_ms']:.4f}" if none else "—"
+        derived = "— (mixes in the model)" if r["in_model"] else derived
         img_s = f"{r['img_per_s']:,.0f}" if r["img_per_s"] >= 100 else f"{r['img_per_s']:.2f}"
         lines.append(
             f"| {r['method']} | {img_s} | {r['step_ms']:.2f} | {measured} | {derived} | "
@@ -288,8 +313,12 @@ def hardware(device: torch.device) -> str:
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--sizes", default="32,224", help="comma-separated: 32 (PreAct-ResNet18), 224 (ResNet-50)")
-    parser.add_argument("--methods", default=",".join(METHODS), help=f"comma-separated, from {', '.join(METHODS)}")
+    parser.add_argument(
+        "--sizes", default="32,224", help="comma-separated: 32 (PreAct-ResNet18), 224 (ResNet-50), vit32 (ViT-Tiny/4)"
+    )
+    parser.add_argument(
+        "--methods", default=",".join(DEFAULT_METHODS), help=f"comma-separated, from {', '.join(METHODS)}"
+    )
     parser.add_argument("--batch-size", type=int, default=None, help="default: per size and device (see SETTINGS)")
     parser.add_argument("--steps", type=int, default=None, help="timed steps per repeat (default: per size/device)")
     parser.add_argument("--warmup", type=int, default=None, help="untimed steps per method (default 1 CPU, 10 GPU)")
@@ -320,7 +349,7 @@ def parse_args():
     args = parser.parse_args()
     device = torch.device(args.device)
     on_cuda = device.type == "cuda"
-    args.sizes = [int(s) for s in args.sizes.split(",")]
+    args.sizes = [int(s) if s.isdigit() else s for s in args.sizes.split(",")]
     args.methods = args.methods.split(",")
     for value, known, flag in ((args.sizes, SETTINGS, "--sizes"), (args.methods, METHODS, "--methods")):
         if unknown := [v for v in value if v not in known]:
@@ -351,7 +380,7 @@ def main() -> None:
         rows = bench_setting(SETTINGS[size], args, device)
         model = SETTINGS[size].model["name"]
         print(
-            f"\n### {size} px, {model}, batch {rows[0]['batch']}, {rows[0]['steps']} steps "
+            f"\n### {SETTINGS[size].img_size} px, {model}, batch {rows[0]['batch']}, {rows[0]['steps']} steps "
             f"({time.perf_counter() - start:.0f} s)\n"
         )
         print("\n".join(markdown(rows)))

@@ -6,6 +6,7 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from augment import check_model, mixed_forward, needs_model
 from models import build_model
 from recipes.config import ConfigError, resolve_device, validate
 from recipes.data import dataset_info
@@ -63,10 +64,37 @@ def test_every_combination_composes_and_runs_a_dummy_batch(dataset, model, augme
     assert shape == (2, num_classes)
     info = dataset_info(cfg.dataset)
     mixer = build_mixer(cfg.augment, num_classes, torch.Generator().manual_seed(0))
-    images = torch.randn(4, info.in_chans, 8, 8)
-    mixed, targets = mixer(images, torch.arange(4) % num_classes)
-    assert mixed.shape == images.shape and targets.shape == (4, num_classes)
+    if needs_model(mixer):  # Manifold Mixup, TransMix: one mixed forward pass through the model, if it fits
+        targets = model_mixed_targets(cfg, mixer, info, forward=dataset == "synthetic")  # one dataset: time
+        if targets is None:
+            return
+    else:
+        images = torch.randn(4, info.in_chans, 8, 8)
+        mixed, targets = mixer(images, torch.arange(4) % num_classes)
+        assert mixed.shape == images.shape
+    assert targets.shape == (4, num_classes)
     torch.testing.assert_close(targets.sum(1), torch.ones(4))
+
+
+def model_mixed_targets(cfg, mixer, info, *, forward: bool):
+    """The targets of mixed_forward on the config's model (None without `forward`); None too when the method
+    refuses the model (TransMix on a net without attention), which must then be a ValueError naming its need."""
+    net = build_model(**OmegaConf.to_container(cfg.model), **info_args(info))
+    try:
+        check_model(mixer, net)
+    except ValueError as err:
+        assert cfg.augment.name == "transmix" and "class token" in str(err)
+        return None
+    if not forward:
+        return None
+    images = torch.randn(4, info.in_chans, info.img_size, info.img_size)
+    logits, targets = mixed_forward(mixer, net, images, torch.arange(4) % info.num_classes)
+    assert logits.shape == (4, info.num_classes)
+    return targets
+
+
+def info_args(info) -> dict:
+    return {"num_classes": info.num_classes, "in_chans": info.in_chans, "img_size": info.img_size}
 
 
 def test_pyramidnet_200_of_the_cutmix_paper_is_expressible():

@@ -32,9 +32,9 @@ from recipes.data import InMemoryData
 from recipes.engine import predict
 from recipes.metrics import classification_metrics
 from recipes.run import build_mixer, epoch_seed, run_training
-from tests.conftest import FAST, ROOT, compose_cfg
+from tests.conftest import FAST, ROOT, compose_cfg, force_native_bf16
 
-# No BatchNorm: 2 processes must match 1. 8 px images in 4 px patches keep ViT-Tiny fast (5 tokens).
+# No BatchNorm: 2 processes must match 1 (to fp32 rounding). 8 px images in 4 px patches keep ViT-Tiny fast (5 tokens).
 NO_BN = [
     "dataset=synthetic",
     "dataset.img_size=8",
@@ -47,10 +47,13 @@ NO_BN = [
     "trainer.progress=false",
     "trainer.device=cpu",
     "trainer.deterministic=true",
+    "trainer.precision=fp32",  # 1e-5 agreement is fp32's: pinned, whatever `auto` would pick on this host
+    "trainer.channels_last=false",
 ]
 # BatchNorm and CutMix, 4 steps per epoch.
 BN_CUTMIX = [*FAST, "augment=cutmix", "trainer.epochs=2", "trainer.deterministic=true"]
 METRICS = ("top1", "top5", "nll", "ece", "brier")
+BN_CUTMIX_AUTO_BF16 = [*BN_CUTMIX, "trainer.precision=auto", "trainer.channels_last=auto"]
 TOL = 1e-5
 
 
@@ -230,12 +233,15 @@ def _ddp_session(rank: int, ports: list[int], root: Path) -> None:
         torch.save(left, root / "killed.pt")
     _join(rank, ports[3])
     run_training(compose_cfg([*BN_CUTMIX, "resume=true"]), root / "resumed")
+    _join(rank, ports[4])  # the format auto picks on a native-bf16 CPU, whatever this host has
+    force_native_bf16(setattr)
+    run_training(compose_cfg(BN_CUTMIX_AUTO_BF16), root / "bf16")
 
 
 @pytest.fixture(scope="module")
 def ddp_session(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("ddp")
-    mp.spawn(_ddp_session, args=([free_port() for _ in range(4)], root), nprocs=2)
+    mp.spawn(_ddp_session, args=([free_port() for _ in range(5)], root), nprocs=2)
     return root
 
 
@@ -249,6 +255,26 @@ def test_gathered_test_metrics_equal_one_process_evaluating_the_saved_weights(dd
     assert gathered["world_size"] == 2
     for key in METRICS:  # e.g. the ECE of all 128 test images, not a mean of two 64-image ECEs
         assert gathered[key] == pytest.approx(expected[key], abs=1e-6), key
+
+
+@pytest.mark.bf16
+def test_gathered_bf16_metrics_equal_one_process_evaluating_the_saved_weights_in_bf16(ddp_session):
+    """DDP under bf16 autocast + channels_last: the ranks' gathered predictions are what one process computes from
+    the saved weights in the same format, up to bf16 rounding, which depends on the batch a kernel sees (64 images
+    per rank vs 128 here): a near-tied image may flip (1/128 of top-1 or top-5) and the losses agree to ~1 %."""
+    cfg = compose_cfg(BN_CUTMIX_AUTO_BF16)
+    data = InMemoryData(cfg.dataset, torch.device("cpu"), int(cfg.seed))
+    model = build_model(**OmegaConf.to_container(cfg.model), num_classes=10, in_chans=3, img_size=16)
+    model.load_state_dict(weights(ddp_session / "bf16"))
+    model = model.to(memory_format=torch.channels_last)
+    logits, labels = predict(model, data.eval_batches("test"), autocast_dtype=torch.bfloat16, channels_last=True)
+    expected, gathered = classification_metrics(logits, labels), summary(ddp_session / "bf16")
+    assert gathered["world_size"] == 2 and gathered["config"]["trainer"]["precision"] == "auto"
+    for key in ("top1", "top5"):
+        assert gathered[key] == pytest.approx(expected[key], abs=2 / 128), key
+    for key in ("nll", "brier"):
+        assert gathered[key] == pytest.approx(expected[key], rel=0.01), key
+    assert gathered["ece"] == pytest.approx(expected["ece"], abs=0.02)
 
 
 def test_ranks_draw_their_own_mixing_from_seed_and_rank(ddp_session):

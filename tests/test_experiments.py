@@ -159,7 +159,20 @@ def test_multirun_groups_failures_and_resume(tmp_path):
 def test_small_data_experiment_sweeps_every_method_over_three_seeds_on_a_balanced_subset():
     cfg = compose_with_hydra(["experiment=small_data_fashion_mnist"])
     params = cfg.hydra.sweeper.params
-    assert set(str(params.augment).split(",")) == {"none", "cutout", "mixup", "cutmix", "fmix", "ricap"}
+    assert set(str(params.augment).split(",")) == {
+        "none",
+        "cutout",
+        "mixup",
+        "cutmix",
+        "fmix",
+        "ricap",
+        "resizemix",
+        "saliencymix",
+        "manifold_mixup",
+    }
+    assert cfg.augment.prob == 0.5  # the CutMix paper's CIFAR setting; Manifold Mixup's paper mixes every batch
+    manifold = compose_with_hydra(["experiment=small_data_fashion_mnist", "augment=manifold_mixup"])
+    assert (manifold.augment.prob, manifold.augment.alpha) == (1.0, 2.0)
     assert len(str(params.seed).split(",")) >= 3
     assert cfg.dataset.subset_balanced and cfg.trainer.eval_every > 1
     assert cfg.hydra.launcher._target_.endswith("JoblibLauncher")

@@ -10,7 +10,8 @@ import torch
 
 from models import build_model
 from recipes import precision
-from recipes.engine import StepConfig, train_one_epoch
+from recipes.engine import StepConfig, predict, train_one_epoch
+from recipes.metrics import classification_metrics
 from recipes.run import run_training
 from tests.test_train import interrupt_after
 
@@ -22,6 +23,7 @@ def _cpu_features(monkeypatch, avx512_bf16: bool, amx: bool) -> None:
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: amx, raising=False)
 
 
+@pytest.mark.bf16
 @pytest.mark.parametrize(("avx512_bf16", "amx", "named"), [(True, False, "AVX512-BF16"), (False, True, "AMX")])
 def test_auto_picks_bf16_and_channels_last_on_a_cpu_with_native_bf16(monkeypatch, avx512_bf16, amx, named):
     _cpu_features(monkeypatch, avx512_bf16, amx)
@@ -50,7 +52,7 @@ def test_explicit_settings_win_over_the_hardware(monkeypatch, native):
 def test_the_run_log_says_which_format_was_chosen_and_why(fast_cfg, tmp_path, caplog, monkeypatch):
     _cpu_features(monkeypatch, False, False)
     with caplog.at_level("INFO"):
-        run_training(fast_cfg(), tmp_path)
+        run_training(fast_cfg("trainer.precision=auto", "trainer.channels_last=auto"), tmp_path)
     assert any("step format: fp32, NCHW (auto: this CPU has no native bf16" in r.message for r in caplog.records)
 
 
@@ -65,6 +67,7 @@ def _one_step(model, images, labels, dtype):
     return stats["train_loss"], torch.nn.utils.parameters_to_vector(model.parameters())
 
 
+@pytest.mark.bf16
 def test_a_bf16_cpu_step_matches_the_fp32_step():
     """bf16 autocast keeps ~3 significant digits in each convolution: the loss agrees to 0.5 %, and the weight
     update of one SGD step points the same way (cosine >= 0.9; measured 0.95-0.96 over three seeds: at
@@ -81,6 +84,7 @@ def test_a_bf16_cpu_step_matches_the_fp32_step():
     assert update16.norm().item() == pytest.approx(update32.norm().item(), rel=0.1)
 
 
+@pytest.mark.bf16
 def test_bitwise_resume_holds_in_bf16_too(fast_cfg, tmp_path, monkeypatch):
     """The bitwise resume guarantee (tests/test_train.py, fp32) also holds with bf16 autocast on the CPU."""
     # NCHW on every CPU: with torch 2.14.1 channels_last 1x1 stride-2 convs with 2-7 input channels (width 4's
@@ -103,3 +107,47 @@ def test_bitwise_resume_holds_in_bf16_too(fast_cfg, tmp_path, monkeypatch):
     assert [r["train_loss"] for r in lines] == [
         json.loads(x)["train_loss"] for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()
     ]
+
+
+@pytest.mark.bf16
+def test_auto_on_a_native_bf16_cpu_trains_in_bf16_channels_last(native_bf16_cpu, fast_cfg, tmp_path, caplog):
+    """The default format of a native-bf16 CPU, end to end: auto picks it, says so, and the run learns as the fp32
+    run of tests/test_train.py does (same data and budget; chance is 0.1)."""
+    overrides = ["trainer.precision=auto", "trainer.channels_last=auto", "trainer.epochs=3", "dataset.noise=0.2"]
+    with caplog.at_level("INFO"):
+        bf16 = run_training(fast_cfg(*overrides, "dataset.train_size=1024"), tmp_path / "bf16")
+    message = "step format: bf16 autocast + channels_last (auto: this CPU computes bf16 natively (AVX512-BF16))"
+    assert any(message in r.message for r in caplog.records)
+    assert bf16["top1"] > 0.5
+
+
+@pytest.mark.bf16
+def test_bf16_evaluation_agrees_with_fp32():
+    """Evaluation under bf16 autocast + channels_last (what auto picks on a native-bf16 CPU): the logits keep ~3
+    significant digits (bf16's 8-bit mantissa, rounded at each of ~20 layers), so the softmax metrics agree to about
+    1e-2 and at most a few of the 256 predictions flip between near-tied classes."""
+    torch.manual_seed(0)
+    model = build_model("preact_resnet18", num_classes=10, in_chans=1, img_size=16, width=8).eval()
+    images, labels = torch.randn(256, 1, 16, 16), torch.randint(0, 10, (256,))
+    batches = [(images[i : i + 64], labels[i : i + 64]) for i in range(0, 256, 64)]
+    logits32, _ = predict(model, batches)
+    logits16, _ = predict(model, batches, autocast_dtype=torch.bfloat16, channels_last=True)
+    assert logits16.dtype == torch.float32  # metrics are computed in fp32 whatever the step's format
+    torch.testing.assert_close(logits16, logits32, rtol=0.05, atol=0.05)
+    m32, m16 = classification_metrics(logits32, labels), classification_metrics(logits16, labels)
+    assert (logits16.argmax(1) != logits32.argmax(1)).float().mean() <= 0.03
+    assert m16["nll"] == pytest.approx(m32["nll"], rel=0.01)
+    assert m16["ece"] == pytest.approx(m32["ece"], abs=0.02)
+
+
+@pytest.mark.bf16
+def test_compiled_model_trains_like_the_eager_one_in_bf16(native_bf16_cpu, fast_cfg, tmp_path):
+    """torch.compile under the format auto picks on a native-bf16 CPU. Inductor fuses ops and keeps some
+    intermediates in fp32 that eager autocast rounds to bf16 (8-bit mantissa, ~0.4 % per rounding), so the two
+    runs agree to about 1 % after 4 SGD steps, not to fp32's 1e-4 (tests/test_train.py)."""
+    overrides = ["augment=cutmix", "trainer.deterministic=true", "trainer.precision=auto", "trainer.channels_last=auto"]
+    eager = run_training(fast_cfg(*overrides), tmp_path / "eager")
+    compiled = run_training(fast_cfg(*overrides, "trainer.compile=true"), tmp_path / "compiled")
+    loss = [json.loads((tmp_path / d / "metrics.jsonl").read_text())["train_loss"] for d in ("eager", "compiled")]
+    assert loss[1] == pytest.approx(loss[0], rel=0.01)
+    assert compiled["nll"] == pytest.approx(eager["nll"], rel=0.01)

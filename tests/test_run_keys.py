@@ -30,13 +30,26 @@ def test_the_yaml_excludes_the_same_keys_from_override_dirname():
 
 def test_augment_args_follow_the_mixers_constructors():
     assert augment_args("none") == frozenset()
-    assert augment_args("cutout") == {"size", "holes", "fill", "prob"}
-    assert augment_args("cutmix") == {"alpha", "prob", "mode", "min_ratio", "max_ratio"}
-    assert augment_args("choice") == {"methods", "probs"} and augment_args("bogus") is None
-    for name in ("mixup", "cutmix", "fmix", "ricap", "cutout"):  # every key of each method's config applies
+    assert augment_args("cutout") == {"size", "holes", "fill", "prob", "off_epoch"}
+    assert augment_args("cutmix") == {"alpha", "prob", "mode", "min_ratio", "max_ratio", "off_epoch"}
+    assert augment_args("choice") == {"methods", "probs", "off_epoch"} and augment_args("bogus") is None
+    assert augment_args("manifold_mixup") == augment_args("transmix") == {"alpha", "prob", "mode", "off_epoch"}
+    methods = ("mixup", "cutmix", "fmix", "ricap", "cutout", "manifold_mixup", "transmix", "mixup_cutmix")
+    for name in methods:  # every key of each method's config applies
         node = yaml.safe_load((CONFIGS / "augment" / f"{name}.yaml").read_text())
         present = {k for k, v in node.items() if k not in ("name", "defaults") and v is not None}
-        assert present <= augment_args(name), name
+        assert present <= augment_args(node["name"]), name
+
+
+def test_a_null_off_epoch_is_what_a_config_without_the_key_meant():
+    """Configs saved before augment.off_epoch existed define the same run as off_epoch=null (never stops)."""
+    before = {"augment": {"name": "mixup", "alpha": 1.0, "prob": 1.0, "mode": "batch"}}
+    after = {"augment": {**before["augment"], "off_epoch": None}}
+    assert changed_settings(before, after) == []
+    assert changed_settings(before, {"augment": {**before["augment"], "off_epoch": 3}}) == [
+        "augment.off_epoch: '<unset>' -> 3"
+    ]
+    assert run_name(["augment=none", "augment.off_epoch=3"], "none") == "augment=none"
 
 
 def test_run_name_leaves_out_what_does_not_define_the_result():

@@ -18,7 +18,7 @@ import yaml
 from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
-from augment import METHODS
+from augment import METHODS, MODEL_METHODS
 from models import MODEL_NAMES
 from recipes.config import ConfigError, schema_for, validate, validate_eval
 from recipes.data import DATA_MODULES, build_data
@@ -42,6 +42,8 @@ MIXER_BAD_VALUES = {
     "max_soft": [-0.5, 1.5, float("nan")],
     "holes": [0, -1],
     "probs": [-0.5, 1.5, float("nan")],
+    "scale": [-0.5, 1.5, float("nan")],
+    "off_epoch": [-1],
 }
 
 
@@ -236,7 +238,7 @@ def test_every_registry_name_has_a_schema_and_every_schema_a_builder():
     assert set(SCHEMAS["optim"]) == set(OPTIMIZERS)
     assert set(SCHEMAS["sched"]) == set(SCHEDULES)
     assert set(SCHEMAS["dataset"]) == set(DATA_MODULES)
-    assert set(SCHEMAS["augment"]) == {*METHODS, "choice"}
+    assert set(SCHEMAS["augment"]) == {*METHODS, *MODEL_METHODS, "choice"}
     assert set(MODEL_NAMES) <= set(SCHEMAS["model"])
 
 

@@ -5,9 +5,15 @@ from __future__ import annotations
 import csv
 import math
 
+import numpy as np
 import pytest
 from scipy import stats
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.power import TTestPower
+from statsmodels.stats.weightstats import ttost_ind, ttost_paired
 
+from recipes.sweeps import equivalence as sweep_equivalence
+from recipes.sweeps import plan as sweep_plan
 from recipes.sweeps import runs as sweep_runs
 from recipes.sweeps import summary as sweep_summary
 from recipes.sweeps import verdict as sweep_verdict
@@ -51,7 +57,7 @@ def test_paired_by_seed_when_both_sides_ran_the_same_seeds(tmp_path):
     assert top1.word == "better"  # higher top-1, interval above 0
     assert ece.p == pytest.approx(stats.ttest_rel([0.050, 0.046, 0.041], [0.030, 0.025, 0.020]).pvalue)
     assert ece.low > 0 and ece.word == "worse"  # higher ECE is worse
-    assert nll.word == "no clear difference (n = 3)"  # same nll per dir position, different per seed
+    assert nll.word == "not resolved (n = 3)"  # same nll per dir position, different per seed
 
 
 def test_welch_when_the_seeds_differ(tmp_path):
@@ -65,8 +71,8 @@ def test_welch_when_the_seeds_differ(tmp_path):
     va, vb = stats.tvar(ours) / 3, stats.tvar(base) / 2
     df = (va + vb) ** 2 / (va**2 / 2 + vb**2 / 1)  # Welch-Satterthwaite
     assert (top1.low, top1.high) == pytest.approx(t_interval(top1.diff, math.sqrt(va + vb), df))
-    assert ece.diff < 0 and ece.word in ("better", "no clear difference (n = 3 vs 2)")
-    assert ece.word == ("better" if ece.high < 0 else "no clear difference (n = 3 vs 2)")
+    assert ece.diff < 0 and ece.word in ("better", "not resolved (n = 3 vs 2)")
+    assert ece.word == ("better" if ece.high < 0 else "not resolved (n = 3 vs 2)")
 
 
 def test_one_seed_gives_no_interval(tmp_path):
@@ -129,7 +135,7 @@ def test_table_and_csv_carry_the_verdict(tmp_path):
     row = next(line for line in text.splitlines() if line.startswith("| cutmix |") and "| top1 |" in line)
     interval = f"[+{100 * top1.low:.2f}, +{100 * top1.high:.2f}]"
     assert top1.p < 0.001
-    assert f"| +{100 * top1.diff:.2f} | {interval} | < 0.001 | paired t | 3 / 3 | **better** |" in row
+    assert f"| +{100 * top1.diff:.2f} | {interval} | < 0.001 | < 0.001 | paired t | 3 / 3 | **better** |" in row
     with open(tmp_path / "out" / "summary.csv") as f:
         rows = {r["augment.name"]: r for r in csv.DictReader(f)}
     assert rows["none"]["baseline"] == "self" and rows["none"]["top1_diff"] == ""
@@ -144,3 +150,165 @@ def test_no_baseline_in_the_runs_is_a_note_not_an_error(tmp_path):
     runs_of(tmp_path, "cutmix", [0, 1], [0.85, 0.86], [0.02, 0.02])
     text = sweep_summary.summarize([tmp_path], out=tmp_path, plots=False)
     assert "No baseline group (augment.name=none) in these runs: no verdict." in text
+
+
+# --------------------------------------------------------------------------------------------------
+# Family correction, equivalence and the seed plan (issue 21), against statsmodels
+# --------------------------------------------------------------------------------------------------
+
+BASE_TOP1 = [0.800, 0.810, 0.820]  # seeds 0, 1, 2
+DESIGN = {  # method -> per-seed top-1 differences, ECE, NLL
+    "none": ([0, 0, 0], [0.060, 0.070, 0.065], [0.50, 0.52, 0.51]),
+    "cutmix": ([0.030, 0.032, 0.031], [0.020, 0.024, 0.019], [0.47, 0.50, 0.49]),  # clearly better
+    "mixup": ([0.010, 0.014, 0.008], [0.050, 0.072, 0.058], [0.49, 0.53, 0.50]),  # raw p 0.026: not after Holm
+    "fmix": ([0.001, -0.001, 0.0005], [0.061, 0.069, 0.066], [0.50, 0.53, 0.50]),  # inside ±0.5 pp
+}
+
+
+@pytest.fixture
+def designed(tmp_path):
+    """A sweep with the values of DESIGN and Hydra's .hydra/overrides.yaml in each run dir."""
+    root = tmp_path / "sweep"
+    for method, (diffs, ece, nll) in DESIGN.items():
+        for seed in range(3):
+            aug = {"augment": {"name": method}} if method == "none" else {"augment.name": method}
+            metrics = result(BASE_TOP1[seed] + diffs[seed], ece=ece[seed], nll=nll[seed])
+            run = make_run(root, f"augment={method},seed={seed}", config(seed=seed, **aug), metrics)
+            (run / ".hydra" / "overrides.yaml").write_text(f"- augment={method}\n- seed={seed}\n")
+    return root
+
+
+def designed_verdicts(root, correction="holm", margins=None, plan=False):
+    groups = sweep_runs.group_runs(sweep_runs.load_runs([root]))
+    text, found, family = sweep_summary.verdict_part(groups, None, correction=correction, margins=margins, plan=plan)
+    by_method = {v.group.values["augment.name"]: {c.metric: c for c in v.comparisons} for v in found if v.comparisons}
+    return by_method, family, text
+
+
+def per_seed(method: str, metric: str) -> list[float]:
+    diffs, ece, nll = DESIGN[method]
+    return {"top1": [b + d for b, d in zip(BASE_TOP1, diffs, strict=True)], "ece": ece, "nll": nll}[metric]
+
+
+@pytest.mark.parametrize(("correction", "method"), [("holm", "holm"), ("bh", "fdr_bh"), ("none", None)])
+def test_adjusted_p_is_multipletests_over_every_comparison(designed, correction, method):
+    found, family, _ = designed_verdicts(designed, correction)
+    comparisons = [c for by_metric in found.values() for c in by_metric.values() if not math.isnan(c.p)]
+    assert family.size == len(comparisons) >= 9 and family.correction == correction  # 3 methods x verdict metrics
+    for name, by_metric in found.items():
+        for metric in ("top1", "ece", "nll"):  # the designed ones (the catalogue may verdict more)
+            expected = stats.ttest_rel(per_seed(name, metric), per_seed("none", metric)).pvalue
+            assert by_metric[metric].p == pytest.approx(expected)
+    raw = [c.p for c in comparisons]
+    expected = raw if method is None else multipletests(raw, alpha=0.05, method=method)[1]
+    assert [c.p_adj for c in comparisons] == pytest.approx(list(expected))
+    mixup = found["mixup"]["top1"]
+    assert mixup.p < 0.05 and mixup.low > 0  # shown alone, not in a family of 9
+    assert mixup.word == ("better" if correction == "none" else "not resolved (n = 3)")
+    assert found["cutmix"]["top1"].word == "better" and found["cutmix"]["ece"].word == "better"
+
+
+def test_equivalence_is_tost_against_statsmodels(designed):
+    found, family, _ = designed_verdicts(designed, margins={"top1": 0.005})
+    assert family.equivalence_size == 3  # the top-1 comparisons; ECE and NLL have no margin
+    tost = {name: by_metric["top1"].tost_p for name, by_metric in found.items()}
+    for name, p in tost.items():
+        expected = ttost_paired(np.array(per_seed(name, "top1")), np.array(per_seed("none", "top1")), -0.005, 0.005)
+        assert p == pytest.approx(expected[0])
+    adjusted = multipletests(list(tost.values()), alpha=0.05, method="holm")[1]
+    assert [found[n]["top1"].tost_p_adj for n in tost] == pytest.approx(list(adjusted))
+    fmix = found["fmix"]["top1"]
+    assert fmix.tost_p_adj < 0.05 and fmix.word == "equivalent (±0.5 pp)"
+    assert found["mixup"]["top1"].word == "not resolved (n = 3)"  # +1.07 pp: outside the margin
+    assert found["cutmix"]["top1"].word == "better"  # a shown difference comes first
+    assert found["fmix"]["ece"].margin is None and found["fmix"]["ece"].word == "not resolved (n = 3)"
+    without, _, _ = designed_verdicts(designed)
+    assert without["fmix"]["top1"].tost_p is None and without["fmix"]["top1"].word == "not resolved (n = 3)"
+
+
+def test_equivalence_without_a_correction_is_the_90_percent_interval_inside_the_margin():
+    xs, ys = [0.801, 0.809, 0.8205, 0.812], [0.800, 0.810, 0.820]  # different seeds: Welch
+    for margin in (0.002, 0.005, 0.01, 0.02):
+        p = sweep_equivalence.tost(xs, ys, margin=margin, paired=False)
+        assert p == pytest.approx(ttost_ind(np.array(xs), np.array(ys), -margin, margin, usevar="unequal")[0])
+        ci = stats.ttest_ind(xs, ys, equal_var=False).confidence_interval(0.90)
+        assert (p < 0.05) == (-margin < ci.low and ci.high < margin)
+
+
+def test_margin_errors_name_the_item():
+    assert sweep_equivalence.parse_margins("top1=0.005, ece=0.01") == {"top1": 0.005, "ece": 0.01}
+    assert sweep_equivalence.parse_margins(None) == {}
+    with pytest.raises(ValueError, match="'top5=0.01'.*METRIC one of top1, "):
+        sweep_equivalence.parse_margins("top5=0.01")
+    for bad in ("top1=half", "top1=-0.01", "top1=0", "top1=nan", "top1"):
+        with pytest.raises(ValueError, match=f"--margin '{bad}'"):
+            sweep_equivalence.parse_margins(bad)
+    assert sweep_equivalence.margin_text("top1", 0.005) == "±0.5 pp"
+    assert sweep_equivalence.margin_text("ece", 0.01) == "±0.01"
+
+
+def test_plan_matches_ttest_power(designed):
+    margins = {"top1": 0.005, "ece": 0.02}
+    found, family, _ = designed_verdicts(designed, margins=margins, plan=True)
+    assert family.equivalence_size == 6  # top-1 and ECE of 3 methods
+    alpha = 0.05 / family.size  # Holm's first step: the whole family (3 methods x the verdict metrics)
+    power = TTestPower()
+    mixup = found["mixup"]["top1"]  # not resolved, outside the margin: plan the difference at 0.05/m
+    diffs = [a - b for a, b in zip(per_seed("mixup", "top1"), per_seed("none", "top1"), strict=True)]
+    assert mixup.plan.goal == "difference" and mixup.plan.sd == pytest.approx(stats.tstd(diffs))
+    n = power.solve_power(effect_size=abs(np.mean(diffs)) / stats.tstd(diffs), alpha=alpha, power=0.8)
+    assert mixup.plan.alpha == pytest.approx(alpha) and mixup.plan.seeds == math.ceil(n)
+    new = ",".join(map(str, range(3, mixup.plan.seeds)))
+    assert mixup.plan.command == (
+        f"python train.py -m augment=mixup,none seed={new} hydra.sweep.dir={designed.resolve()}"
+    )
+    ece = found["mixup"]["ece"]  # −0.005 inside ±0.02, not yet shown: plan equivalence at 0.05/6, 90 % per side
+    assert ece.word == "not resolved (n = 3)" and ece.plan.goal == "equivalence"
+    size = (0.02 - abs(ece.diff)) / ece.plan.sd
+    n = power.solve_power(effect_size=size, alpha=0.05 / 6, power=0.9, alternative="larger")
+    assert ece.plan.alpha == pytest.approx(0.05 / 6) and ece.plan.seeds == max(math.ceil(n), 4)
+    assert found["fmix"]["nll"].plan.seeds is None  # no difference at all: more than 50 seeds
+    assert found["cutmix"]["top1"].plan is None and found["fmix"]["top1"].plan is None  # resolved
+    without, _, _ = designed_verdicts(designed, margins=margins)
+    assert without["mixup"]["top1"].plan is None
+
+
+def test_seeds_needed_caps_and_agrees_with_power():
+    for size in (0.8, 1.5, 3.0):
+        n = sweep_plan.seeds_needed(size, 1.0, alpha=0.01, power=0.8, alternative="two-sided")
+        assert TTestPower().power(size, n, 0.01) >= 0.8 > TTestPower().power(size, n - 1, 0.01) or n == 2
+    assert sweep_plan.seeds_needed(0.1, 1.0, alpha=0.05, power=0.8, alternative="two-sided") is None  # > 50
+    assert sweep_plan.seeds_needed(0.1, 0.0, alpha=0.05, power=0.8, alternative="two-sided") is None
+    low, high = sweep_plan.sd_range(3)
+    assert low**2 == pytest.approx(2 / stats.chi2.ppf(0.975, 2)) and high**2 == pytest.approx(
+        2 / stats.chi2.ppf(0.025, 2)
+    )
+    assert sweep_plan.seed_list([3, 4, 5]) == "3,4,5" and sweep_plan.seed_list([3, 4, 5, 6]) == "range(3,7)"
+
+
+def test_summarize_prints_and_writes_all_of_it(designed, capsys):
+    out = designed / "out"
+    args = [str(designed), "--margin", "top1=0.005", "--plan", "--no-plots", "--out", str(out)]
+    assert sweep_summary.main(args) == 0
+    text = capsys.readouterr().out
+    found, family, _ = designed_verdicts(designed, margins={"top1": 0.005}, plan=True)
+    for part in (f"p (holm, m = {family.size})", "TOST p (holm, m = 3)", "95 % CI (unadjusted)"):
+        assert part in text
+    assert "**equivalent (±0.5 pp)**" in text and "**not resolved (n = 3)**" in text
+    assert "## Seed plan" in text and "**A plan from 3 seeds is rough**" in text
+    assert f"`{found['mixup']['top1'].plan.command}`" in text
+    with open(out / "summary.csv") as f:
+        rows = {r["augment.name"]: r for r in csv.DictReader(f)}
+    mixup, fmix = rows["mixup"], rows["fmix"]
+    assert mixup["correction"] == "holm" and mixup["family_size"] == str(family.size)
+    assert float(mixup["top1_p_adj"]) == pytest.approx(found["mixup"]["top1"].p_adj)
+    assert mixup["top1_plan_goal"] == "difference"
+    assert mixup["top1_plan_seeds"] == str(found["mixup"]["top1"].plan.seeds)
+    assert float(mixup["top1_plan_sd"]) == pytest.approx(found["mixup"]["top1"].plan.sd)
+    assert fmix["top1_verdict"] == "equivalent (±0.5 pp)" and float(fmix["top1_margin"]) == 0.005
+    assert float(fmix["top1_tost_p_adj"]) == pytest.approx(found["fmix"]["top1"].tost_p_adj)
+    assert fmix["nll_plan_seeds"] == ">50" and fmix["top1_plan_goal"] == ""
+    assert sweep_summary.main([str(designed), "--margin", "top9=1", "--no-plots"]) == 2
+    assert "--margin 'top9=1'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="--correction 'bonferroni'"):
+        sweep_summary.summarize([designed], correction="bonferroni", plots=False)

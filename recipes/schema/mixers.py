@@ -18,20 +18,27 @@ from recipes.schema.rules import Node
 
 
 @dataclass
-class NoMixConfig(Node):
-    """The baseline. alpha and mode do not apply; they are accepted so one sweep can span it and the mixers."""
+class AugmentNode(Node):
+    """Keys of every method: its name, and the last epoch that mixes (null: mixing never stops; 0: never mixes;
+    augment.MixUntil). Default null: a checkpoint's config written before the key existed leaves it out."""
 
     name: str = MISSING
+    off_epoch: int | None = None
+
+
+@dataclass
+class NoMixConfig(AugmentNode):
+    """The baseline. alpha and mode do not apply; they are accepted so one sweep can span it and the mixers."""
+
     alpha: float | None = None
     prob: float | None = None
     mode: str | None = None
 
 
 @dataclass
-class PairMixConfig(Node):
+class PairMixConfig(AugmentNode):
     """Mixup's keys, shared by the mixers that draw lambda ~ Beta(alpha, alpha) per batch, pair or sample."""
 
-    name: str = MISSING
     alpha: float = MISSING
     prob: float = MISSING
     mode: str = MISSING
@@ -55,10 +62,20 @@ class RicapConfig(PairMixConfig):
 
 
 @dataclass
-class CutoutConfig(Node):
+class ResizeMixConfig(AugmentNode):
+    """ResizeMix: the side ratio of the pasted partner is uniform in scale = [low, high]. alpha does not apply
+    (no Beta draw); it is accepted so one sweep can span it and the Beta mixers."""
+
+    scale: list[float] = MISSING
+    prob: float = MISSING
+    mode: str = MISSING
+    alpha: float | None = None
+
+
+@dataclass
+class CutoutConfig(AugmentNode):
     """Cutout. alpha and mode do not apply; they are accepted so one sweep can span it and the mixers."""
 
-    name: str = MISSING
     size: Any = MISSING  # an int >= 1 (pixels) or a float in (0, 1] (a fraction of the side)
     holes: int = MISSING
     fill: str = MISSING
@@ -68,9 +85,8 @@ class CutoutConfig(Node):
 
 
 @dataclass
-class MixChoiceConfig(Node):
+class MixChoiceConfig(AugmentNode):
     """One of several mixers per batch: methods maps a mixer name to its args (checked against its schema)."""
 
-    name: str = MISSING
     methods: dict[str, Any] = MISSING
     probs: list[float] = MISSING
