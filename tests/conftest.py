@@ -37,6 +37,14 @@ def compose_cfg(overrides: list[str] | None = None, config_name: str = "train"):
         return compose(config_name=config_name, overrides=list(overrides or []))
 
 
+@pytest.fixture(autouse=True)
+def image_check_cache(tmp_path_factory, monkeypatch):
+    """The image folder check's verdict cache (recipes.folder_check) in a fresh dir per test, not in ~/.cache."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache / "mixaug" / "checked_files"
+
+
 @pytest.fixture
 def fast_cfg():
     """A factory: fast_cfg('augment=cutmix', ...) -> composed config for a seconds-long CPU run."""
