@@ -80,7 +80,9 @@ def _load_splits(cfg, seed: int) -> tuple:
     if cfg.name == "imagefolder":
         checked = folder_samples(cfg, seed)
         size, chans, workers = folder.stored_size(int(cfg.img_size)), int(cfg.in_chans), int(cfg.num_workers)
-        decoded = [folder.decode_all(s, size=size, in_chans=chans, num_workers=workers) for s in checked[:2]]
+        decoded = [
+            folder.decode_all(s, size=size, in_chans=chans, num_workers=workers) for s in (checked.train, checked.test)
+        ]
         return *decoded, checked.skipped
     (train_x, train_y), test = LOADERS[cfg.name](cfg, "train", seed), LOADERS[cfg.name](cfg, "test", seed)
     if cfg.subset is not None:

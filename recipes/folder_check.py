@@ -81,7 +81,8 @@ class _Decode(torch.utils.data.Dataset):
         try:
             open_image(self.files[index])
         except Exception as err:  # noqa: BLE001 - PIL raises many types for a damaged file; each is a verdict
-            return f"{type(err).__name__}: {err}".replace("\n", " ")
+            reason = str(err).replace(f" '{self.files[index]}'", "").replace(self.files[index], "the file")
+            return f"{type(err).__name__}: {reason}".replace("\n", " ")
         return ""
 
 
