@@ -69,15 +69,14 @@ def _scan(directory: Path, num_classes: int | None) -> tuple[list[str], list[tup
 
 
 def _image_files(class_dir: Path) -> list[str]:
-    """The image files under one class folder (sub-folders included, links followed), sorted; hidden files and
-    folders and files without an image extension left out."""
-    found = []
+    """The image files under one class folder (sub-folders included, links followed) in torchvision's
+    make_dataset order (folder by folder, each sorted); hidden files and folders and files without an image
+    extension left out."""
+    found = {}
     for parent, dirs, files in os.walk(class_dir, followlinks=True):
         dirs[:] = [d for d in dirs if not d.startswith(".")]
-        found += [
-            os.path.join(parent, f) for f in files if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS)
-        ]
-    return sorted(found)
+        found[parent] = sorted(f for f in files if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS))
+    return [os.path.join(parent, f) for parent in sorted(found) for f in found[parent]]
 
 
 def _stratified_split(samples, num_classes: int, val_fraction: float, directory: Path):

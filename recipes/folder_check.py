@@ -46,7 +46,11 @@ def cache_file(root) -> Path:
 
 
 def _stamp(path: str) -> list[int]:
-    stat = os.stat(path)
+    """[size, mtime in ns] of the file; [-1, -1] for one that vanished since it was listed (its decode fails)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return [-1, -1]
     return [stat.st_size, stat.st_mtime_ns]
 
 
