@@ -75,7 +75,7 @@ def _is_pickle(path: Path) -> bool:
 def _not_a_checkpoint(path: Path, reason: str) -> str:
     """One line naming a file that is not a checkpoint, or one cut short (an interrupted copy)."""
     return (
-        f"not a checkpoint / truncated: {path} ({path.stat().st_size} bytes; {reason}); point ckpt_path= at a "
+        f"{path}: not a checkpoint / truncated ({path.stat().st_size} bytes; {reason}); point ckpt_path= at a "
         "checkpoints/last.pt that train.py wrote, or copy it again"
     )
 

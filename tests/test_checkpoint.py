@@ -101,7 +101,7 @@ def test_a_text_truncated_or_empty_file_is_called_not_a_checkpoint_in_one_line(f
     with pytest.raises(CheckpointError) as err:
         load_checkpoint(path)
     message = str(err.value)
-    assert message.startswith(f"not a checkpoint / truncated: {path} ") and "\n" not in message
+    assert message.startswith(f"{path}: not a checkpoint / truncated (") and "\n" not in message
     assert "could run code" not in message
     with pytest.raises(CheckpointError, match="not a checkpoint / truncated"):
         run_training(fast_cfg(f"ckpt_path={path}"), tmp_path / "run")
