@@ -125,19 +125,14 @@ def subset_indices(cfg, labels: torch.Tensor, seed: int) -> torch.Tensor | slice
     return slice(n)
 
 
-def folder_train_samples(cfg, split: folder.FolderSplit, seed: int) -> list[tuple[str, int]]:
-    """An image folder's training (path, label) samples, less those dataset.subset leaves out (chosen from the
-    labels alone, so nothing is decoded that is not trained on)."""
-    if cfg.subset is None:
-        return split.train
-    labels = torch.tensor([label for _, label in split.train])
-    return [split.train[i] for i in subset_indices(cfg, labels, seed).tolist()]
-
-
 def folder_samples(cfg, seed: int) -> folder_check.CheckedSamples:
-    """An image folder's training (dataset.subset applied) and validation samples, every file checked first."""
+    """An image folder's training samples, less those dataset.subset leaves out (chosen from the labels alone, so
+    nothing is decoded that is not trained on), and its validation samples, every file checked first."""
     split = folder.split_folder(cfg.root, num_classes=int(cfg.num_classes), val_fraction=float(cfg.val_fraction))
-    return folder_check.checked_samples(folder_train_samples(cfg, split, seed), split.test, cfg)
+    train = split.train
+    if cfg.subset is not None:
+        train = [train[i] for i in subset_indices(cfg, torch.tensor([y for _, y in train]), seed).tolist()]
+    return folder_check.checked_samples(train, split.test, cfg)
 
 
 def _synthetic(cfg, split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
