@@ -59,12 +59,32 @@ def _check_bool(name: str, value) -> bool:
     return value
 
 
+def _is_download_error(err: Exception) -> bool:
+    """An error of fetching weights: no network, a proxy, the hub's offline mode or a cache without the file."""
+    return isinstance(err, OSError) or type(err).__module__.split(".")[0] in ("huggingface_hub", "httpx", "requests")
+
+
+def _offline_hint(arch: str, err: Exception) -> str:
+    return (
+        f"timm model {arch!r}: pretrained weights are neither reachable (no network?) nor in the local cache "
+        f"({type(err).__name__}). Either pass model.pretrained_file=PATH with the weights saved on a machine with "
+        f'network (docs/finetune.md), or fill the cache there with `python -c "import timm; timm.create_model('
+        f"'{arch}', pretrained=True)\"` and copy it here (HF_HOME, default ~/.cache/huggingface, for hub weights; "
+        f"TORCH_HOME, default ~/.cache/torch, for URL ones), then set HF_HUB_OFFLINE=1"
+    )
+
+
 def _create(arch: str, num_classes: int, in_chans: int, **kwargs) -> nn.Module:
-    """timm.create_model; a keyword the architecture does not take becomes a ValueError naming it."""
+    """timm.create_model; a keyword the architecture does not take, or hub weights that cannot be fetched, become
+    a one-line ValueError naming them."""
     try:
         return timm.create_model(arch, num_classes=num_classes, in_chans=in_chans, **kwargs)
     except TypeError as err:
         raise ValueError(f"timm model {arch!r} rejected its arguments: {err}") from err
+    except Exception as err:
+        if kwargs.get("pretrained") and "pretrained_cfg_overlay" not in kwargs and _is_download_error(err):
+            raise ValueError(_offline_hint(arch, err)) from err
+        raise
 
 
 def timm_model(

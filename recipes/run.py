@@ -23,6 +23,7 @@ from recipes.engine import StepConfig, lr_factor, predict, train_one_epoch
 from recipes.metrics import classification_metrics
 from recipes.precision import resolve_precision
 from recipes.run_keys import applying_augment_args
+from recipes.run_lock import one_trainer_per_run_dir
 from recipes.tracking import RunTracker, read_summary, write_failure
 
 log = logging.getLogger(__name__)
@@ -153,6 +154,7 @@ def run_values(cfg: DictConfig) -> dict:
 # ----------------------------------------------------------------------------- the run
 
 
+@one_trainer_per_run_dir
 def run_training(cfg: DictConfig, run_dir: str | Path) -> dict:
     """Train and evaluate as `cfg` says, writing into `run_dir`; returns the summary (metrics are fractions).
 
@@ -160,7 +162,7 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict:
     result-defining settings (recipes.run_keys): a sweep whose baseline repeats with args that do not apply to it
     (`augment=none,mixup augment.alpha=0.5,1.0`) names both jobs' run dir alike, and trains it once. With
     `resume=true` an interrupted run continues from `run_dir/checkpoints/last.pt`. Any exception leaves
-    failed.json (for sweep summaries) and is re-raised.
+    failed.json (for sweep summaries) and is re-raised. One process at a time trains a run dir (recipes.run_lock).
     """
     run_dir = Path(run_dir)
     if cfg.resume and (done := read_summary(run_dir)) is not None:
@@ -395,6 +397,7 @@ class Trainer:
             "world_size": self.dist.world_size,
             "global_batch_size": self.batch_size,
             "pretrained": self.weights,
+            "skipped_files": self.data.skipped_files,  # an image folder's unreadable files (skip_bad_files=true)
             **values,
             "params": sum(p.numel() for p in self.model.parameters()),
             "config": OmegaConf.to_container(self.cfg, resolve=True),
