@@ -6,11 +6,6 @@ emulates bf16 and the step runs many times slower (scripts/bench_train.py --form
 there and the step runs in fp32 NCHW. channels_last alone would be faster on such a CPU (1.15x for the default run,
 docs/benchmarks.md), but with torch 2.14.1 the weight gradient of a channels_last 1x1 stride-2 convolution with
 2-7 input channels (a narrow ResNet's shortcut) corrupts the heap, so it stays an explicit opt-in.
-
-The ViT presets are the exception on a CPU: their step is many small matmuls (49 tokens of width 192 for vit_tiny
-at 28 px), where autocast's per-step weight casts and the fp32 LayerNorm/softmax round trips cost more than bf16
-saves, so even a CPU with native bf16 runs them faster in fp32 (scripts/bench_vit.py; docs/benchmarks.md), and
-'auto' picks fp32 there. On a GPU bf16 stays the faster format for them too.
 """
 
 from __future__ import annotations
@@ -51,25 +46,9 @@ def native_bf16(device: torch.device) -> tuple[bool, str]:
     return False, "this CPU has no native bf16: neither AVX512-BF16 nor AMX, so bf16 would be emulated and slow"
 
 
-# model.name values whose training step bf16 autocast slows on a CPU, even one with native bf16 (module docstring).
-CPU_FP32_MODELS = frozenset({"vit_tiny", "vit_small"})
-
-
-def auto_bf16(device: torch.device, model_name: str | None = None) -> tuple[bool, str]:
-    """What 'auto' picks for model `model_name` on `device`: bf16 where the device computes it natively, except a
-    ViT preset on a CPU; and why."""
+def resolve_precision(precision: str, channels_last: str | bool, device: torch.device) -> Precision:
+    """`trainer.precision` (auto | fp32 | bf16) and `trainer.channels_last` (auto | true | false) for `device`."""
     native, why = native_bf16(device)
-    if native and device.type == "cpu" and model_name in CPU_FP32_MODELS:
-        return False, f"{why}, but bf16 autocast slows {model_name}'s step on a CPU (docs/benchmarks.md), so fp32"
-    return native, why
-
-
-def resolve_precision(
-    precision: str, channels_last: str | bool, device: torch.device, model_name: str | None = None
-) -> Precision:
-    """`trainer.precision` (auto | fp32 | bf16) and `trainer.channels_last` (auto | true | false) for `device`
-    and the model `model_name` (model.name: 'auto' runs the ViT presets in fp32 on a CPU)."""
-    native, why = auto_bf16(device, model_name)
     bf16 = native if precision == "auto" else precision == "bf16"
     cl = native if channels_last == "auto" else bool(channels_last)
     if precision == "auto" or channels_last == "auto":

@@ -102,7 +102,7 @@ def build_scheduler(optimizer, cfg: DictConfig, steps_per_epoch: int):
 
 def step_config(cfg: DictConfig, device: torch.device) -> StepConfig:
     """How each step runs on `device`; 'auto' precision and memory format resolve in recipes.precision."""
-    precision = resolve_precision(cfg.trainer.precision, cfg.trainer.channels_last, device, cfg.model.name)
+    precision = resolve_precision(cfg.trainer.precision, cfg.trainer.channels_last, device)
     return StepConfig(
         autocast_dtype=torch.bfloat16 if precision.bf16 else None,
         channels_last=precision.channels_last,

@@ -11,8 +11,7 @@ import torch
 from models import build_model
 from recipes import precision
 from recipes.engine import StepConfig, train_one_epoch
-from recipes.run import run_training, step_config
-from tests.conftest import compose_cfg
+from recipes.run import run_training
 from tests.test_train import interrupt_after
 
 CPU = torch.device("cpu")
@@ -46,25 +45,6 @@ def test_explicit_settings_win_over_the_hardware(monkeypatch, native):
     )
     forced = precision.resolve_precision("bf16", "auto", CPU)
     assert forced.bf16 and forced.channels_last == native
-
-
-@pytest.mark.parametrize("model", sorted(precision.CPU_FP32_MODELS))
-def test_auto_runs_the_vit_presets_in_fp32_on_a_cpu_even_with_native_bf16(monkeypatch, model):
-    """bf16 autocast slows a ViT's step on a CPU (docs/benchmarks.md); the probe is forced, not the host's."""
-    _cpu_features(monkeypatch, True, True)
-    cfg = compose_cfg([f"model={model}", "dataset=synthetic"])
-    chosen = step_config(cfg, CPU)
-    assert chosen.autocast_dtype is None and not chosen.channels_last
-    assert chosen.precision.startswith("fp32, NCHW (auto: this CPU computes bf16 natively")
-    assert f"slows {model}'s step" in chosen.precision
-    assert precision.resolve_precision("bf16", "auto", CPU, model).bf16  # asked for explicitly: bf16
-    assert precision.resolve_precision("auto", "auto", CPU, "preact_resnet18").bf16  # the CNNs keep bf16
-
-
-def test_auto_keeps_bf16_for_a_vit_on_a_gpu_with_native_bf16(monkeypatch):
-    monkeypatch.setattr(precision, "native_bf16", lambda device: (True, "the GPU computes bf16 natively"))
-    chosen = precision.resolve_precision("auto", "auto", torch.device("cuda"), "vit_tiny")
-    assert chosen.bf16 and chosen.channels_last
 
 
 def test_the_run_log_says_which_format_was_chosen_and_why(fast_cfg, tmp_path, caplog, monkeypatch):
