@@ -310,7 +310,14 @@ def test_cifar_nets_compile_to_one_graph(name):
 
 # ------------------------------------------------------------------------------------- every preset learns
 
-PRESETS = sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem != "timm")
+# Measured 2026-12-05: vit_tiny reached 0.270 after 3 epochs here (0.246 after 6), above chance but not above 0.5;
+# kept strict, so the day a recipe change makes it learn this budget the suite says so.
+VIT_TOO_SLOW = pytest.mark.xfail(strict=True, reason="vit_tiny: 27 % on this synthetic budget (issue 25, open)")
+PRESETS = [
+    pytest.param(p.stem, marks=VIT_TOO_SLOW) if p.stem == "vit_tiny" else p.stem
+    for p in sorted(CONFIG_DIR.glob("*.yaml"))
+    if p.stem != "timm"
+]
 
 
 @pytest.mark.slow
