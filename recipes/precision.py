@@ -6,10 +6,12 @@ emulates bf16 and the step runs many times slower (scripts/bench_train.py --form
 there and the step runs in fp32 NCHW. channels_last alone would be faster on such a CPU (1.15x for the default run,
 docs/benchmarks.md), but with torch 2.14.1 the weight gradient of a channels_last 1x1 stride-2 convolution with
 2-7 input channels (a narrow ResNet's shortcut) corrupts the heap, so it stays an explicit opt-in.
+On a CPU, timm's attention also runs unfused (`cpu_attention`): faster in bf16, equal in fp32.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -56,3 +58,16 @@ def resolve_precision(precision: str, channels_last: str | bool, device: torch.d
     else:
         reason = "as set by trainer.precision and trainer.channels_last"
     return Precision(bf16=bf16, channels_last=cl, reason=reason)
+
+
+def cpu_attention(model: torch.nn.Module, device: torch.device) -> int:
+    """On a CPU, timm's attention modules compute softmax(QK^T / sqrt(d)) V with explicit matmuls instead of
+    F.scaled_dot_product_attention: the same mathematics, and vit_tiny's bf16 training step runs 1.66x faster
+    that way on this project's CPU (fp32: no difference; scripts/bench_vit.py, docs/benchmarks.md). On a GPU the
+    fused kernels stay; so does whatever TIMM_FUSED_ATTN asks. Returns how many modules were switched."""
+    if device.type != "cpu" or "TIMM_FUSED_ATTN" in os.environ:
+        return 0
+    switched = [module for module in model.modules() if getattr(module, "fused_attn", False) is True]
+    for module in switched:
+        module.fused_attn = False
+    return len(switched)

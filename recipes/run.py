@@ -21,7 +21,7 @@ from recipes.config import ConfigError, changed_settings, resolve_device, valida
 from recipes.data import DatasetInfo, build_data, dataset_info
 from recipes.engine import StepConfig, lr_factor, predict, train_one_epoch
 from recipes.metrics import classification_metrics
-from recipes.precision import resolve_precision
+from recipes.precision import cpu_attention, resolve_precision
 from recipes.run_keys import applying_augment_args
 from recipes.run_lock import one_trainer_per_run_dir
 from recipes.tracking import RunTracker, read_summary, write_failure
@@ -226,6 +226,8 @@ class Trainer:
         self.step_cfg = step_config(cfg, self.device)
         if self.dist.is_main:
             log.info("step format: %s", self.step_cfg.precision)
+        if cpu_attention(self.model, self.device) and self.dist.is_main:
+            log.info("attention: timm's explicit matmul path on a CPU (faster than the fused kernel in bf16)")
         if self.step_cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self._check_mixer_fits_model()
