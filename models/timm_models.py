@@ -8,13 +8,19 @@ re-initialised when num_classes differs from the weights', the stem is adapted t
 file instead of its hub (`pretrained_cfg_overlay=dict(file=...)`), so nothing is downloaded.
 
 The named presets (resnet18, resnet50, efficientnet_b0, vit_tiny, vit_small) are fixed timm architectures, always
-randomly initialised. The CNNs keep timm's ImageNet stem, which downsamples 4x (resnet) or 2x (efficientnet) before
-the first stage; on 28-32 px images that leaves 1x1 feature maps at the end. That is accepted on purpose: the
-papers' small-image results use the CIFAR-style nets in this package (preact_resnet18, wrn, pyramidnet) instead.
+randomly initialised. The CNNs' ImageNet layout downsamples 32x in all, so on 28-32 px images the last stage would
+see 1x1 maps (efficientnet_b0 trained that way on Fashion-MNIST stayed at 12-24 % top-1, issue 25). Below
+SMALL_IMAGE_PX the CNN presets therefore take the CIFAR adaptation (as the CIFAR ResNets of He et al. 2016 and
+the CutMix/Mixup CIFAR code do): the stem runs at stride 1 (ResNet: a 3x3 stride-1 conv in place of the 7x7
+stride-2 conv and no max-pool; EfficientNet: the 3x3 stem conv at stride 1 and the first stride-2 stage at stride
+1), so the total stride is 8 and 28-32 px images end at 4x4 maps, as in the CIFAR nets. The builder logs it.
+`model=timm model.arch=resnet18` keeps timm's layout unchanged at any size (on 3 short epochs it did as well as
+the adapted resnet18 or better: docs/results.md "The model menu").
 """
 
 import difflib
 import hashlib
+import logging
 from pathlib import Path
 
 import timm
@@ -22,6 +28,8 @@ from timm.models import get_pretrained_cfg, split_model_name_tag
 from torch import nn
 
 from models.common import check_fraction, check_int
+
+log = logging.getLogger(__name__)
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 # Set by timm_model itself (from the dataset or its own arguments), so refused in `kwargs`.
@@ -59,12 +67,32 @@ def _check_bool(name: str, value) -> bool:
     return value
 
 
+def _is_download_error(err: Exception) -> bool:
+    """An error of fetching weights: no network, a proxy, the hub's offline mode or a cache without the file."""
+    return isinstance(err, OSError) or type(err).__module__.split(".")[0] in ("huggingface_hub", "httpx", "requests")
+
+
+def _offline_hint(arch: str, err: Exception) -> str:
+    return (
+        f"timm model {arch!r}: pretrained weights are neither reachable (no network?) nor in the local cache "
+        f"({type(err).__name__}). Either pass model.pretrained_file=PATH with the weights saved on a machine with "
+        f'network (docs/finetune.md), or fill the cache there with `python -c "import timm; timm.create_model('
+        f"'{arch}', pretrained=True)\"` and copy it here (HF_HOME, default ~/.cache/huggingface, for hub weights; "
+        f"TORCH_HOME, default ~/.cache/torch, for URL ones), then set HF_HUB_OFFLINE=1"
+    )
+
+
 def _create(arch: str, num_classes: int, in_chans: int, **kwargs) -> nn.Module:
-    """timm.create_model; a keyword the architecture does not take becomes a ValueError naming it."""
+    """timm.create_model; a keyword the architecture does not take, or hub weights that cannot be fetched, become
+    a one-line ValueError naming them."""
     try:
         return timm.create_model(arch, num_classes=num_classes, in_chans=in_chans, **kwargs)
     except TypeError as err:
         raise ValueError(f"timm model {arch!r} rejected its arguments: {err}") from err
+    except Exception as err:
+        if kwargs.get("pretrained") and "pretrained_cfg_overlay" not in kwargs and _is_download_error(err):
+            raise ValueError(_offline_hint(arch, err)) from err
+        raise
 
 
 def timm_model(
@@ -111,28 +139,56 @@ def timm_weights_source(arch: str, pretrained: bool = False, pretrained_file: st
 # ------------------------------------------------------------------------------------------- the named presets
 
 
-def _cnn(arch: str, num_classes: int, in_chans: int, img_size: int, drop_rate, drop_path_rate) -> nn.Module:
-    """A timm CNN with classifier dropout `drop_rate` and stochastic depth `drop_path_rate`, random weights."""
+# Images smaller than this get the CIFAR adaptation in the CNN presets (module docstring).
+SMALL_IMAGE_PX = 64
+
+
+def _small_image_resnet(model: nn.Module) -> None:
+    """A timm ResNet's stem for small images: 3x3 stride-1 conv, no max-pool (total stride 32 -> 8)."""
+    old = model.conv1
+    model.conv1 = nn.Conv2d(old.in_channels, old.out_channels, kernel_size=3, stride=1, padding=1, bias=False)
+    model.maxpool = nn.Identity()
+
+
+def _small_image_efficientnet(model: nn.Module) -> None:
+    """A timm EfficientNet for small images: stem conv and first stride-2 stage at stride 1 (total 32 -> 8).
+    Both are 3x3 convs with symmetric padding 1, so only the stride changes."""
+    model.conv_stem.stride = (1, 1)
+    model.blocks[1][0].conv_dw.stride = (1, 1)
+
+
+def _cnn(arch: str, num_classes: int, in_chans: int, img_size: int, drop_rate, drop_path_rate, adapt) -> nn.Module:
+    """A timm CNN with classifier dropout `drop_rate` and stochastic depth `drop_path_rate`, random weights; below
+    SMALL_IMAGE_PX, `adapt(model)` gives it the CIFAR stem."""
     rates = {
         "drop_rate": check_fraction("drop_rate", drop_rate),
         "drop_path_rate": check_fraction("drop_path_rate", drop_path_rate),
     }
-    return timm_model(num_classes, in_chans, img_size, arch, pretrained=False, kwargs=rates)
+    model = timm_model(num_classes, in_chans, img_size, arch, pretrained=False, kwargs=rates)
+    if img_size < SMALL_IMAGE_PX:
+        adapt(model)
+        log.info(
+            "%s at %d px (< %d): CIFAR stem, total stride 8, so the last stage sees %dx%d maps instead of 1x1",
+            arch, img_size, SMALL_IMAGE_PX, -(-img_size // 8), -(-img_size // 8),
+        )  # fmt: skip
+    return model
 
 
 def resnet18(num_classes: int, in_chans: int, img_size: int, drop_rate=0.0, drop_path_rate=0.0) -> nn.Module:
-    """timm ResNet-18 (ImageNet stem); img_size is not needed (global pooling)."""
-    return _cnn("resnet18", num_classes, in_chans, img_size, drop_rate, drop_path_rate)
+    """timm ResNet-18: ImageNet stem, or the CIFAR stem below SMALL_IMAGE_PX."""
+    return _cnn("resnet18", num_classes, in_chans, img_size, drop_rate, drop_path_rate, _small_image_resnet)
 
 
 def resnet50(num_classes: int, in_chans: int, img_size: int, drop_rate=0.0, drop_path_rate=0.0) -> nn.Module:
-    """timm ResNet-50 (ImageNet stem); the CutMix paper's ImageNet model."""
-    return _cnn("resnet50", num_classes, in_chans, img_size, drop_rate, drop_path_rate)
+    """timm ResNet-50, the CutMix paper's ImageNet model: ImageNet stem, or the CIFAR stem below SMALL_IMAGE_PX."""
+    return _cnn("resnet50", num_classes, in_chans, img_size, drop_rate, drop_path_rate, _small_image_resnet)
 
 
 def efficientnet_b0(num_classes: int, in_chans: int, img_size: int, drop_rate=0.0, drop_path_rate=0.0) -> nn.Module:
-    """timm EfficientNet-B0 (ImageNet stem)."""
-    return _cnn("efficientnet_b0", num_classes, in_chans, img_size, drop_rate, drop_path_rate)
+    """timm EfficientNet-B0: ImageNet stem, or stride 8 in all below SMALL_IMAGE_PX."""
+    return _cnn(
+        "efficientnet_b0", num_classes, in_chans, img_size, drop_rate, drop_path_rate, _small_image_efficientnet
+    )
 
 
 def _vit(arch, num_classes, in_chans, img_size, patch_size, drop_rate, drop_path_rate) -> nn.Module:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import pickle
 import re
+import zipfile
 from pathlib import Path
 
 import torch
 
+from recipes.schema.rules import InputError
 
-class CheckpointError(RuntimeError):
+
+class CheckpointError(RuntimeError, InputError):
     """A checkpoint is missing, unreadable or does not fit the model; the message names the file."""
 
 
@@ -43,20 +46,38 @@ def load_checkpoint(path: str | Path) -> dict:
     is refused before any of it is built.
     """
     path = find_checkpoint(path)
+    if not zipfile.is_zipfile(path) and not _is_pickle(path):
+        raise CheckpointError(_not_a_checkpoint(path, "neither a zip archive, as torch.save writes, nor a pickle"))
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
         reason = re.search(r"Unsupported [^.]*", str(err))  # torch's "Unsupported global: GLOBAL os.system ..."
-        reason = reason.group(0) if reason else "not a weights-only pickle"
+        if reason is None:  # a damaged pickle rather than one asking for code
+            raise CheckpointError(_not_a_checkpoint(path, str(err).splitlines()[0])) from None
         raise CheckpointError(
             f"refusing {path}: it holds more than tensors and plain containers, so it was not written by train.py "
-            f"and loading it could run code ({reason})"
+            f"and loading it could run code ({reason.group(0)})"
         ) from None
     except Exception as err:  # torch raises several types for a damaged zip/pickle
-        raise CheckpointError(f"cannot read checkpoint {path} (truncated or not a checkpoint): {err}") from err
+        first = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise CheckpointError(_not_a_checkpoint(path, first)) from None
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise CheckpointError(f"{path} is not a checkpoint written by train.py (no 'model'/'config' entries)")
     return state
+
+
+def _is_pickle(path: Path) -> bool:
+    """Whether the file starts as a pickle of protocol 2 or later does (torch.save's legacy format)."""
+    with open(path, "rb") as f:
+        return f.read(1) == b"\x80"
+
+
+def _not_a_checkpoint(path: Path, reason: str) -> str:
+    """One line naming a file that is not a checkpoint, or one cut short (an interrupted copy)."""
+    return (
+        f"{path}: not a checkpoint / truncated ({path.stat().st_size} bytes; {reason}); point ckpt_path= at a "
+        "checkpoints/last.pt that train.py wrote, or copy it again"
+    )
 
 
 def load_model_weights(model: torch.nn.Module, state: dict, path: str | Path) -> None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from recipes import datasets, folder
+from recipes import datasets, folder, folder_check
 from recipes.calibration import heldout_split
 
 
@@ -73,21 +73,22 @@ def random_hflip(images: torch.Tensor, hflip: bool, generator: torch.Generator) 
     return torch.where(flip[:, None, None, None], images.flip(3), images)
 
 
-def _load_splits(cfg, seed: int) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+def _load_splits(cfg, seed: int) -> tuple:
     """(train images, labels), (test images, labels) as uint8 / int64 tensors, the training ones already cut to
-    dataset.subset; a folder is decoded here, once, and only the files the subset keeps."""
+    dataset.subset, and the files skipped as unreadable; a folder is checked and decoded here, once, and only the
+    files the subset keeps."""
     if cfg.name == "imagefolder":
-        split = folder.split_folder(cfg.root, num_classes=int(cfg.num_classes), val_fraction=float(cfg.val_fraction))
+        checked = folder_samples(cfg, seed)
         size, chans, workers = folder.stored_size(int(cfg.img_size)), int(cfg.in_chans), int(cfg.num_workers)
-        return tuple(
-            folder.decode_all(s, size=size, in_chans=chans, num_workers=workers)
-            for s in (folder_train_samples(cfg, split, seed), split.test)
-        )
+        decoded = [
+            folder.decode_all(s, size=size, in_chans=chans, num_workers=workers) for s in (checked.train, checked.test)
+        ]
+        return *decoded, checked.skipped
     (train_x, train_y), test = LOADERS[cfg.name](cfg, "train", seed), LOADERS[cfg.name](cfg, "test", seed)
     if cfg.subset is not None:
         chosen = subset_indices(cfg, train_y, seed)
         train_x, train_y = train_x[chosen], train_y[chosen]
-    return (train_x, train_y), test
+    return (train_x, train_y), test, []
 
 
 def balanced_subset(labels: torch.Tensor, n: int, num_classes: int, seed: int) -> torch.Tensor:
@@ -124,13 +125,14 @@ def subset_indices(cfg, labels: torch.Tensor, seed: int) -> torch.Tensor | slice
     return slice(n)
 
 
-def folder_train_samples(cfg, split: folder.FolderSplit, seed: int) -> list[tuple[str, int]]:
-    """An image folder's training (path, label) samples, less those dataset.subset leaves out (chosen from the
-    labels alone, so nothing is decoded that is not trained on)."""
-    if cfg.subset is None:
-        return split.train
-    labels = torch.tensor([label for _, label in split.train])
-    return [split.train[i] for i in subset_indices(cfg, labels, seed).tolist()]
+def folder_samples(cfg, seed: int) -> folder_check.CheckedSamples:
+    """An image folder's training samples, less those dataset.subset leaves out (chosen from the labels alone, so
+    nothing is decoded that is not trained on), and its validation samples, every file checked first."""
+    split = folder.split_folder(cfg.root, num_classes=int(cfg.num_classes), val_fraction=float(cfg.val_fraction))
+    train = split.train
+    if cfg.subset is not None:
+        train = [train[i] for i in subset_indices(cfg, torch.tensor([y for _, y in train]), seed).tolist()]
+    return folder_check.checked_samples(train, split.test, cfg)
 
 
 def _synthetic(cfg, split: str, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -169,7 +171,7 @@ class InMemoryData:
         self.device, self.rank, self.world_size = device, rank, world_size
         self.resized_crop = cfg.name == "imagefolder"  # an image folder has no crop_padding: resized crops
         self.padding, self.hflip = 0 if self.resized_crop else int(cfg.crop_padding), bool(cfg.hflip)
-        (train_x, train_y), (test_x, test_y) = _load_splits(cfg, seed)
+        (train_x, train_y), (test_x, test_y), self.skipped_files = _load_splits(cfg, seed)
         keep = torch.ones(len(train_y), dtype=torch.bool)
         self._holdout = None
         holdout = float(cfg.holdout)
@@ -243,7 +245,8 @@ class FolderData:
     """An image folder (recipes.folder's layouts and split) decoded by DataLoader workers every epoch.
 
     Workers produce uint8 tensors (RandomResizedCrop + flip for training, resize + centre crop for evaluation);
-    normalisation runs on the device after the transfer, as in the in-memory path.
+    normalisation runs on the device after the transfer, as in the in-memory path. `holdout` takes the same
+    seeded share of the training files out of training as the in-memory path, served by eval_batches("holdout").
     """
 
     def __init__(self, cfg, device: torch.device, seed: int, rank: int = 0, world_size: int = 1):
@@ -263,10 +266,13 @@ class FolderData:
         test_tf = v2.Compose(
             [v2.Resize(folder.stored_size(size), antialias=True), v2.CenterCrop(size), v2.PILToTensor()]
         )
-        split = folder.split_folder(cfg.root, num_classes=self.info.num_classes, val_fraction=float(cfg.val_fraction))
-        mode = "L" if self.info.in_chans == 1 else "RGB"
-        self._train = folder.ImageFiles(folder_train_samples(cfg, split, seed), train_tf, mode)
-        self._test = folder.ImageFiles(split.test, test_tf, mode)
+        checked, mode = folder_samples(cfg, seed), "L" if self.info.in_chans == 1 else "RGB"
+        self.skipped_files, train, holdout = checked.skipped, checked.train, float(cfg.holdout)
+        self.holdout_indices = heldout_split(len(train), holdout, seed) if holdout > 0 else torch.empty(0).long()
+        held = set(self.holdout_indices.tolist())
+        self._train = folder.ImageFiles([s for i, s in enumerate(train) if i not in held], train_tf, mode)
+        self._test = folder.ImageFiles(checked.test, test_tf, mode)
+        self._holdout = folder.ImageFiles([train[i] for i in sorted(held)], test_tf, mode) if held else None
         self._mean = torch.tensor(self.info.mean, device=device).view(1, -1, 1, 1)
         self._std = torch.tensor(self.info.std, device=device).view(1, -1, 1, 1)
 
@@ -292,10 +298,11 @@ class FolderData:
             pin_memory=self.device.type == "cuda",
             persistent_workers=False,
             drop_last=False,
+            collate_fn=folder.collate_readable,
         )
 
     def _to_device(self, loader):
-        for x, y in loader:
+        for x, y in filter(None, loader):  # None: no file of the batch could be read (ImageFiles)
             x = x.to(self.device, non_blocking=True)
             yield normalise(x, self._mean, self._std), y.to(self.device, non_blocking=True)
 
@@ -310,9 +317,9 @@ class FolderData:
         return itertools.islice(self._to_device(loader), self.steps_per_epoch(batch_size))
 
     def eval_batches(self, split: str = "test", batch_size: int = 256):
-        if split != "test":
-            raise ValueError(f"imagefolder serves only the 'test' (validation) split for evaluation, not {split!r}")
-        test = self._test
+        test = {"test": self._test, "holdout": self._holdout}.get(split)
+        if test is None:
+            raise ValueError(f"imagefolder serves 'test' and (dataset.holdout > 0) 'holdout', not {split!r}")
         if self.world_size > 1:  # every world_size-th image per rank, as in the in-memory path; the engine gathers
             test = torch.utils.data.Subset(test, range(self.rank, len(test), self.world_size))
         return self._to_device(self._loader(test, batch_size))

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import gzip
 import pickle
+import urllib.error
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from recipes.schema.rules import InputError
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_MNIST_FILES = {
@@ -24,8 +27,22 @@ CIFAR_FOLDERS = {
 }
 
 
-class DatasetNotFoundError(FileNotFoundError):
-    """Raised when no copy of a dataset was found; the message says where we looked and how to get it."""
+class DatasetNotFoundError(FileNotFoundError, InputError):
+    """Raised when no copy of a dataset was found; the message (one line) says where we looked and how to get it."""
+
+
+def _download(name: str, root: Path, fetch) -> None:
+    """Run torchvision's download `fetch()`; a failure (no network, a proxy, a bad checksum) becomes one
+    DatasetNotFoundError saying how to get the files onto an offline machine."""
+    try:
+        fetch()
+    except (urllib.error.URLError, OSError, RuntimeError) as err:
+        reason = getattr(err, "reason", None) or err
+        raise DatasetNotFoundError(
+            f"{name}: dataset.download=true but the download into dataset.root={root} failed ({reason}). Without "
+            f"network: on a machine with network run the same command with dataset.root=<dir> dataset.download=true "
+            f"(trainer.epochs=1 is enough), then copy <dir> here and pass dataset.root=<dir>, download off"
+        ) from None
 
 
 # --------------------------------------------------------------------------- Fashion-MNIST (idx format)
@@ -60,15 +77,12 @@ def _fashion_mnist_folder(root: Path, download: bool) -> Path:
     if download:
         from torchvision.datasets import FashionMNIST
 
-        FashionMNIST(str(root), train=True, download=True)
-        FashionMNIST(str(root), train=False, download=True)
+        _download("fashion_mnist", root, lambda: [FashionMNIST(str(root), train=t, download=True) for t in (1, 0)])
         return root / "FashionMNIST" / "raw"
-    looked = "\n  ".join(str(c) for c in candidates)
     raise DatasetNotFoundError(
-        f"Fashion-MNIST not found. Looked in:\n  {looked}\n"
-        "Get it with one of:\n"
-        "  apt-get install dataset-fashion-mnist          (Debian/Ubuntu, offline mirror friendly)\n"
-        "  python train.py dataset.download=true           (torchvision download into dataset.root)"
+        f"Fashion-MNIST not found in {', '.join(str(c) for c in candidates)}. Get it with `apt-get install "
+        "dataset-fashion-mnist` (Debian/Ubuntu, offline mirror friendly), scripts/get_fashion_mnist.sh, or "
+        "`python train.py dataset.download=true` (torchvision's download into dataset.root)"
     )
 
 
@@ -114,13 +128,15 @@ def load_cifar(name: str, root: str | Path, split: str, download: bool = False) 
     if not all((folder / f).is_file() for f in files):
         if not download:
             raise DatasetNotFoundError(
-                f"{name} not found: expected torchvision's layout in {folder} (files {', '.join(files)}).\n"
-                f"Get it with: python train.py dataset={name} dataset.root={root} dataset.download=true"
+                f"{name} not found: expected torchvision's layout in {folder} (files {', '.join(files)}). Get it "
+                f"with `python train.py dataset={name} dataset.root={root} dataset.download=true`, or without "
+                f"network copy {folder_name}/ (the python version from www.cs.toronto.edu/~kriz/cifar.html, "
+                f"unpacked) from a machine that has it into {root}"
             )
         from torchvision import datasets
 
         cls = datasets.CIFAR10 if name == "cifar10" else datasets.CIFAR100
-        cls(str(root), train=split == "train", download=True)
+        _download(name, Path(root), lambda: cls(str(root), train=split == "train", download=True))
     images, labels = [], []
     for f in files:
         with open(folder / f, "rb") as fh:

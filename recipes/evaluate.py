@@ -157,15 +157,15 @@ def temperature_split(run: Loaded, ts_fraction: float) -> tuple[str, torch.Tenso
     """(split name, indices into the training set, logits, labels) of the images the temperature is fitted on.
 
     `holdout`: the run held these out of training (dataset.holdout > 0), the honest choice. `train_seen`: a
-    seeded ts_fraction of the training set, which the model trained on (logged as such). `none`: folder datasets
-    serve no training split for evaluation, so no temperature is fitted.
+    seeded ts_fraction of the training set, which the model trained on (logged as such). `none`: an image folder
+    read by workers with dataset.holdout=0 serves no training split for evaluation, so no temperature is fitted.
     """
     ds = run.cfg.dataset
-    if ds.name not in IN_MEMORY:
-        return "none", torch.empty(0, dtype=torch.long), None, None
-    if float(ds.holdout) > 0:
+    if float(ds.holdout) > 0:  # every data module serves its holdout split (both folder paths too)
         logits, labels = run.predict(run.batches("holdout"))
         return "holdout", run.data.holdout_indices, logits, labels
+    if ds.name not in IN_MEMORY and not ds.in_memory:
+        return "none", torch.empty(0, dtype=torch.long), None, None
     keep = heldout_split(run.data.num_train, float(ts_fraction), int(run.cfg.seed))
     log.warning(
         "temperature fitted on %d images the model TRAINED on (dataset.holdout=0); train with "

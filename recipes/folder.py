@@ -2,22 +2,29 @@
 
 Two layouts are read: <root>/<class>/*.jpg alone (a seeded, stratified validation split of `val_fraction` of each
 class is held out) and ImageNet's <root>/train/<class>/... with <root>/val/<class>/.... Labels are class-folder
-indices in sorted order (torchvision's ImageFolder rule). An in-memory folder is decoded once, its shorter side
+indices in sorted order (torchvision's ImageFolder rule). Hidden folders and files (a leading dot: .DS_Store,
+._IMG_1.JPG, .ipynb_checkpoints/) and files without an image extension (Thumbs.db, notes.txt; the extensions of
+IMAGE_EXTENSIONS, any case) are never a class or a sample. An in-memory folder is decoded once, its shorter side
 resized to `stored_size(img_size)` and centre-cropped square, and held as uint8; `random_resized_crop` then draws
 torchvision's RandomResizedCrop boxes for a whole batch and resamples them in one roi_align call.
 """
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes, make_dataset
+from torchvision.datasets.folder import IMG_EXTENSIONS as IMAGE_EXTENSIONS
 from torchvision.ops import roi_align
 
 from recipes.datasets import DatasetNotFoundError
+from recipes.folder_decode import open_image
+
+log = logging.getLogger(__name__)
 
 # The validation split of a <root>/<class> folder is drawn from this seed, not the run's: every run of a sweep
 # (each method, each seed) is then scored on the same images.
@@ -43,23 +50,33 @@ def stored_size(img_size: int) -> int:
 def _scan(directory: Path, num_classes: int | None) -> tuple[list[str], list[tuple[str, int]]]:
     """Class folders and samples of one directory; a clear error for no, one, empty or (unless num_classes is
     None) miscounted class folders."""
-    try:
-        classes, class_to_idx = find_classes(directory)
-    except FileNotFoundError:
-        raise ValueError(f"{directory} holds no class folders: expected {directory}/<class>/<image>") from None
+    classes = sorted(e.name for e in os.scandir(directory) if e.is_dir() and not e.name.startswith("."))
+    if not classes:
+        raise ValueError(f"{directory} holds no class folders: expected {directory}/<class>/<image>")
     if len(classes) < 2:
         raise ValueError(f"{directory} holds one class folder ({classes[0]}): classification needs at least two")
-    samples = make_dataset(directory, class_to_idx, extensions=IMG_EXTENSIONS, allow_empty=True)
+    samples = [(path, k) for k, name in enumerate(classes) for path in _image_files(directory / name)]
     counts = torch.bincount(torch.tensor([label for _, label in samples], dtype=torch.long), minlength=len(classes))
     empty = [str(directory / classes[k]) for k in range(len(classes)) if counts[k] == 0]
     if empty:
-        raise ValueError(f"class folders without images ({', '.join(IMG_EXTENSIONS)}): {', '.join(empty[:3])}")
+        raise ValueError(f"class folders without images ({', '.join(IMAGE_EXTENSIONS)}): {', '.join(empty[:3])}")
     if num_classes is not None and len(classes) != num_classes:
         raise ValueError(
             f"{directory} has {len(classes)} class folders but dataset.num_classes={num_classes}: "
             f"pass dataset.num_classes={len(classes)}"
         )
     return classes, samples
+
+
+def _image_files(class_dir: Path) -> list[str]:
+    """The image files under one class folder (sub-folders included, links followed) in torchvision's
+    make_dataset order (folder by folder, each sorted); hidden files and folders and files without an image
+    extension left out."""
+    found = {}
+    for parent, dirs, files in os.walk(class_dir, followlinks=True):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found[parent] = sorted(f for f in files if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS))
+    return [os.path.join(parent, f) for parent in sorted(found) for f in found[parent]]
 
 
 def _stratified_split(samples, num_classes: int, val_fraction: float, directory: Path):
@@ -101,7 +118,11 @@ def split_folder(root, *, num_classes: int, val_fraction: float) -> FolderSplit:
 
 
 class ImageFiles(torch.utils.data.Dataset):
-    """(path, label) samples read with PIL in `mode` ("RGB" or "L"), then `transform`; unreadable files are named."""
+    """(path, label) samples decoded by recipes.folder_decode in `mode` ("RGB" or "L"), then `transform`.
+
+    The files were checked before training (recipes.folder_check); one that fails now (changed on disk since) is
+    skipped with a warning naming it: the item is None, which `collate_readable` leaves out of the batch.
+    """
 
     def __init__(self, samples: list[tuple[str, int]], transform, mode: str = "RGB"):
         self.samples, self.transform, self.mode = samples, transform, mode
@@ -110,15 +131,19 @@ class ImageFiles(torch.utils.data.Dataset):
         return len(self.samples)
 
     def __getitem__(self, index: int):
-        from PIL import Image, UnidentifiedImageError
-
         path, label = self.samples[index]
         try:
-            with Image.open(path) as image:
-                image = image.convert(self.mode)
-        except (OSError, UnidentifiedImageError) as err:
-            raise ValueError(f"unreadable image {path}: {err}") from None
+            image = open_image(path, self.mode)
+        except Exception as err:  # noqa: BLE001 - PIL raises many types for a damaged file
+            log.warning("skipping unreadable image %s (changed since the check?): %s", path, err)
+            return None
         return self.transform(image), label
+
+
+def collate_readable(batch: list):
+    """default_collate of the items that were read (ImageFiles gives None for a file that failed); None if none."""
+    readable = [item for item in batch if item is not None]
+    return torch.utils.data.default_collate(readable) if readable else None
 
 
 def decode_all(samples, *, size: int, in_chans: int, num_workers: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -128,8 +153,8 @@ def decode_all(samples, *, size: int, in_chans: int, num_workers: int) -> tuple[
 
     transform = v2.Compose([v2.Resize(size, antialias=True), v2.CenterCrop(size), v2.PILToTensor()])
     files = ImageFiles(samples, transform, "L" if in_chans == 1 else "RGB")
-    loader = torch.utils.data.DataLoader(files, batch_size=64, num_workers=num_workers)
-    images, labels = zip(*loader, strict=True)
+    loader = torch.utils.data.DataLoader(files, batch_size=64, num_workers=num_workers, collate_fn=collate_readable)
+    images, labels = zip(*(batch for batch in loader if batch is not None), strict=True)
     return torch.cat(images), torch.cat(labels)
 
 

@@ -5,10 +5,12 @@ matrix units do bf16 natively: CUDA GPUs that support it, and CPUs with AVX512-B
 emulates bf16 and the step is much slower, so both stay off there and the step runs in fp32 NCHW. channels_last
 alone stays an explicit opt-in on such a CPU: a known torch bug with channels_last on narrow convolutions makes
 it unsafe for the default model. The measurements and the bug: docs/benchmarks.md ("CPU numeric formats").
+On a CPU, timm's attention also runs unfused (`cpu_attention`; measured in docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import torch
@@ -55,3 +57,16 @@ def resolve_precision(precision: str, channels_last: str | bool, device: torch.d
     else:
         reason = "as set by trainer.precision and trainer.channels_last"
     return Precision(bf16=bf16, channels_last=cl, reason=reason)
+
+
+def cpu_attention(model: torch.nn.Module, device: torch.device) -> int:
+    """On a CPU, timm's attention modules compute softmax(QK^T / sqrt(d)) V with explicit matmuls instead of
+    F.scaled_dot_product_attention: the same mathematics, and vit_tiny's bf16 training step runs 1.66x faster
+    that way on this project's CPU (fp32: no difference; scripts/bench_vit.py, docs/benchmarks.md). On a GPU the
+    fused kernels stay; so does whatever TIMM_FUSED_ATTN asks. Returns how many modules were switched."""
+    if device.type != "cpu" or "TIMM_FUSED_ATTN" in os.environ:
+        return 0
+    switched = [module for module in model.modules() if getattr(module, "fused_attn", False) is True]
+    for module in switched:
+        module.fused_attn = False
+    return len(switched)

@@ -21,8 +21,9 @@ from recipes.config import ConfigError, changed_settings, resolve_device, valida
 from recipes.data import DatasetInfo, build_data, dataset_info
 from recipes.engine import StepConfig, lr_factor, predict, train_one_epoch
 from recipes.metrics import classification_metrics
-from recipes.precision import resolve_precision
+from recipes.precision import cpu_attention, resolve_precision
 from recipes.run_keys import applying_augment_args
+from recipes.run_lock import one_trainer_per_run_dir
 from recipes.tracking import RunTracker, read_summary, write_failure
 
 log = logging.getLogger(__name__)
@@ -159,6 +160,7 @@ def run_values(cfg: DictConfig) -> dict:
 # ----------------------------------------------------------------------------- the run
 
 
+@one_trainer_per_run_dir
 def run_training(cfg: DictConfig, run_dir: str | Path) -> dict:
     """Train and evaluate as `cfg` says, writing into `run_dir`; returns the summary (metrics are fractions).
 
@@ -166,7 +168,7 @@ def run_training(cfg: DictConfig, run_dir: str | Path) -> dict:
     result-defining settings (recipes.run_keys): a sweep whose baseline repeats with args that do not apply to it
     (`augment=none,mixup augment.alpha=0.5,1.0`) names both jobs' run dir alike, and trains it once. With
     `resume=true` an interrupted run continues from `run_dir/checkpoints/last.pt`. Any exception leaves
-    failed.json (for sweep summaries) and is re-raised.
+    failed.json (for sweep summaries) and is re-raised. One process at a time trains a run dir (recipes.run_lock).
     """
     run_dir = Path(run_dir)
     if cfg.resume and (done := read_summary(run_dir)) is not None:
@@ -230,6 +232,8 @@ class Trainer:
         self.step_cfg = step_config(cfg, self.device)
         if self.dist.is_main:
             log.info("step format: %s", self.step_cfg.precision)
+        if cpu_attention(self.model, self.device) and self.dist.is_main:
+            log.info("attention: timm's explicit matmul path on a CPU (faster than the fused kernel in bf16)")
         if self.step_cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self._check_mixer_fits_model()
@@ -401,6 +405,7 @@ class Trainer:
             "world_size": self.dist.world_size,
             "global_batch_size": self.batch_size,
             "pretrained": self.weights,
+            "skipped_files": self.data.skipped_files,  # an image folder's unreadable files (skip_bad_files=true)
             **values,
             "params": sum(p.numel() for p in self.model.parameters()),
             "config": OmegaConf.to_container(self.cfg, resolve=True),

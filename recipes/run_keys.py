@@ -33,6 +33,9 @@ NOT_RESULT_DEFINING = (
     "dataset.root",
     "dataset.download",
     "dataset.num_workers",
+    # the readable files are a property of the folder, like dataset.root: a run with false trains only when every
+    # file reads, and then on the same files as with true
+    "dataset.skip_bad_files",
 )
 
 # Constructor args every mixer takes from the trainer, not from the augment node.

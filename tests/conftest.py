@@ -65,6 +65,14 @@ def native_bf16_cpu(monkeypatch):
     force_native_bf16(lambda obj, name, value: monkeypatch.setattr(obj, name, value, raising=False))
 
 
+@pytest.fixture(autouse=True)
+def image_check_cache(tmp_path_factory, monkeypatch):
+    """The image folder check's verdict cache (recipes.folder_check) in a fresh dir per test, not in ~/.cache."""
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache / "mixaug" / "checked_files"
+
+
 @pytest.fixture
 def fast_cfg():
     """A factory: fast_cfg('augment=cutmix', ...) -> composed config for a seconds-long CPU run."""

@@ -2,6 +2,8 @@
 peak, the target weights are the pixel fractions, τ is uniform, and the saliency map is OpenCV's spectral residual.
 """
 
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -181,35 +183,65 @@ def test_saliencymix_modes_share_lambda_as_documented(mode):
 # ---------------------------------------------------------------- the saliency map
 
 
-def opencv_saliency(image):
-    """OpenCV's spectral residual map of one (C, H, W) float32 RGB or grey image."""
-    cv2 = pytest.importorskip("cv2", reason="opencv-contrib-python-headless (the dev extra) is not installed")
+SHAPES = [(3, 32, 32), (1, 28, 28), (3, 224, 224), (3, 40, 24), (3, 64, 64), (1, 100, 130)]
+# OpenCV's maps of the images below, written by `python -m tests.test_augment_patch_mixers` where cv2.saliency
+# exists: opencv-contrib and opencv-python (which imagecorruptions needs) share the `cv2` folder, so a venv holding
+# both may have either one's; the stored maps keep this check on every machine.
+REFERENCE = Path(__file__).parent / "data" / "opencv_spectral_residual.pt"
+
+
+def opencv_saliency():
+    """OpenCV's spectral residual of one (C, H, W) float32 RGB or grey image, or None where this cv2 lacks it."""
+    try:
+        import cv2
+    except ImportError:
+        return None
     if not hasattr(getattr(cv2, "saliency", None), "StaticSaliencySpectralResidual_create"):
-        pytest.skip(  # opencv-python installed after opencv-contrib overwrites the cv2 it shares with it
-            "this cv2 has no saliency module: install opencv-contrib-python-headless (alone, or last)"
-        )
+        return None
     if tuple(int(p) for p in cv2.__version__.split(".")[:2]) < (5, 1):
-        pytest.skip(f"OpenCV {cv2.__version__} takes log(amplitude), before opencv_contrib#4108's log(1 + amplitude)")
-    array = image.flip(0).permute(1, 2, 0).numpy() if image.shape[0] == 3 else image[0].numpy()  # RGB -> BGR
-    ok, saliency = cv2.saliency.StaticSaliencySpectralResidual_create().computeSaliency(array.copy())
-    assert ok
-    return torch.from_numpy(saliency)
+        return None  # takes log(amplitude), before opencv_contrib#4108's log(1 + amplitude)
+
+    def saliency(image):
+        array = image.flip(0).permute(1, 2, 0).numpy() if image.shape[0] == 3 else image[0].numpy()  # RGB -> BGR
+        ok, result = cv2.saliency.StaticSaliencySpectralResidual_create().computeSaliency(array.copy())
+        assert ok
+        return torch.from_numpy(result)
+
+    return saliency
 
 
-@pytest.mark.parametrize("shape", [(3, 32, 32), (1, 28, 28), (3, 224, 224), (3, 40, 24), (3, 64, 64), (1, 100, 130)])
-def test_saliency_matches_opencv_spectral_residual(shape):
+def saliency_inputs(shape):
+    """Three images of `shape` with a planted object, grey levels spanning 0..255 (where our stretch is the
+    identity, so OpenCV's map and ours are the same function of the pixels)."""
     c, h, w = shape
     images, _ = planted(3, h, w, side=max(2, h // 6), seed=h + w)
     images = images[:, :c]
     levels = (images * GREY).sum(1, keepdim=True) if c == 3 else images
     low, high = levels.amin(dim=(1, 2, 3), keepdim=True), levels.amax(dim=(1, 2, 3), keepdim=True)
-    images = (images - low) * (255.0 / (high - low))  # grey levels span 0..255, where our stretch is the identity
-    ours = AF.spectral_residual_saliency(images)
+    return (images - low) * (255.0 / (high - low))
+
+
+def opencv_maps(shape, images):
+    """OpenCV's maps of `images`: computed where cv2.saliency exists (and checked against the stored ones), else
+    the stored ones (checked to be of the same images)."""
+    stored = torch.load(REFERENCE, weights_only=True)[str(shape)]
+    saliency = opencv_saliency()
+    if saliency is None:
+        assert stored["pixel_sum"] == pytest.approx(images.double().sum().item(), rel=1e-9)  # the same images
+        return stored["maps"]
+    maps = torch.stack([saliency(image) for image in images])
+    torch.testing.assert_close(maps, stored["maps"], rtol=0, atol=1e-5)
+    return maps
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_saliency_matches_opencv_spectral_residual(shape):
+    images = saliency_inputs(shape)
+    ours, reference = AF.spectral_residual_saliency(images), opencv_maps(shape, images)
     for i in range(3):
-        reference = opencv_saliency(images[i])
-        assert torch.allclose(ours[i], reference, atol=2e-4, rtol=0)  # float32 here, float64 in OpenCV
+        assert torch.allclose(ours[i], reference[i], atol=2e-4, rtol=0)  # float32 here, float64 in OpenCV
         x, y = AF.saliency_peaks(images[i : i + 1])[0].tolist()
-        assert reference[y, x] >= reference.max() - 1e-4
+        assert reference[i, y, x] >= reference[i].max() - 1e-4
 
 
 def test_saliency_does_not_depend_on_the_pixel_scale():
@@ -225,3 +257,16 @@ def test_saliency_does_not_depend_on_the_pixel_scale():
 def test_saliency_of_a_constant_image_is_finite():
     maps = AF.spectral_residual_saliency(torch.full((2, 3, 16, 16), 7.0))
     assert torch.isfinite(maps).all()
+
+
+if __name__ == "__main__":  # write the stored OpenCV maps (needs opencv-contrib-python-headless >= 5.1)
+    saliency = opencv_saliency()
+    assert saliency is not None, "this cv2 has no spectral residual saliency: install opencv-contrib-python-headless"
+    REFERENCE.parent.mkdir(exist_ok=True)
+    table = {}
+    for shape in SHAPES:
+        images = saliency_inputs(shape)
+        maps = torch.stack([saliency(image) for image in images])
+        table[str(shape)] = {"pixel_sum": images.double().sum().item(), "maps": maps}
+    torch.save(table, REFERENCE)
+    print(f"wrote {REFERENCE}")

@@ -81,3 +81,27 @@ def test_a_cifar_batch_file_with_a_payload_is_refused(tmp_path):
     with pytest.raises(ValueError, match=r"data_batch_3 is not a CIFAR batch file.*pathlib"):
         datasets.load_cifar("cifar10", tmp_path, "train")
     assert not marker.exists()
+
+
+def truncated_checkpoint(fast_cfg, tmp_path):
+    run_training(fast_cfg(), tmp_path / "good")
+    whole = (tmp_path / "good" / "checkpoints" / "last.pt").read_bytes()
+    path = tmp_path / "cut.pt"
+    path.write_bytes(whole[: len(whole) // 2])  # an interrupted copy
+    return path
+
+
+@pytest.mark.parametrize("kind", ["text", "truncated", "empty"])
+def test_a_text_truncated_or_empty_file_is_called_not_a_checkpoint_in_one_line(fast_cfg, tmp_path, kind):
+    if kind == "truncated":
+        path = truncated_checkpoint(fast_cfg, tmp_path)
+    else:
+        path = tmp_path / "notes.pt"
+        path.write_text("epoch 3, top-1 91 %\nsee the lab book\n" if kind == "text" else "")
+    with pytest.raises(CheckpointError) as err:
+        load_checkpoint(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: not a checkpoint / truncated (") and "\n" not in message
+    assert "could run code" not in message
+    with pytest.raises(CheckpointError, match="not a checkpoint / truncated"):
+        run_training(fast_cfg(f"ckpt_path={path}"), tmp_path / "run")

@@ -208,3 +208,41 @@ def test_in_memory_data_takes_the_balanced_subset():
     cfg = compose_cfg(["dataset=synthetic", "dataset.subset=60", "dataset.subset_balanced=true"]).dataset
     data = InMemoryData(cfg, torch.device("cpu"), seed=0)
     assert torch.equal(torch.bincount(data._train[1], minlength=10), torch.full((10,), 6))
+
+
+def test_cifar_missing_is_one_line_from_train_py(tmp_path):
+    """train.py prints it as it prints config errors: one line, no traceback (tested offline: nothing downloads)."""
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    command = [sys.executable, str(ROOT / "train.py"), "dataset=cifar10", f"dataset.root={tmp_path}"]
+    done = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    errors = [line for line in done.stderr.splitlines() if "cifar10 not found" in line]
+    assert done.returncode == 1 and "Traceback" not in done.stderr and len(errors) == 1
+    assert f"dataset.root={tmp_path} dataset.download=true" in errors[0] and "cifar-10-batches-py" in errors[0]
+
+
+@pytest.mark.parametrize("name", ["fashion_mnist", "cifar10"])
+def test_a_download_without_network_is_one_line_saying_what_to_do(tmp_path, monkeypatch, name):
+    import urllib.error
+
+    import torchvision.datasets
+
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
+
+    monkeypatch.setattr(datasets, "DEBIAN_FASHION_MNIST", tmp_path / "debian")
+    monkeypatch.setattr(torchvision.datasets.utils, "urlopen", no_network, raising=False)
+    for cls in ("FashionMNIST", "CIFAR10"):
+        monkeypatch.setattr(getattr(torchvision.datasets, cls), "download", no_network)
+    with pytest.raises(datasets.DatasetNotFoundError) as err:
+        build_data(
+            compose_cfg([f"dataset={name}", f"dataset.root={tmp_path}", "dataset.download=true"]).dataset,
+            torch.device("cpu"),
+            seed=0,
+        )
+    message = str(err.value)
+    assert "\n" not in message and message.startswith(f"{name}: dataset.download=true but the download")
+    assert "Temporary failure in name resolution" in message and "on a machine with network" in message

@@ -120,6 +120,7 @@ def test_torchrun_two_processes_train_like_one_and_only_rank_0_writes(single_no_
     assert_trained_alike(tmp_path, single_no_bn)
     files = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file() and p.parent.name != "tb"}
     assert files == {
+        ".lock",  # rank 0's run-dir lock (recipes.run_lock)
         ".hydra/config.yaml",
         ".hydra/hydra.yaml",
         ".hydra/overrides.yaml",

@@ -189,3 +189,20 @@ def test_a_run_continuing_from_a_checkpoint_does_not_load_the_pretrained_weights
     ckpt = tmp_path / "first" / "checkpoints" / "last.pt"
     summary = run_training(compose_cfg([*smoke, f"model.pretrained_file={path}", f"ckpt_path={ckpt}"]), tmp_path / "b")
     assert summary["epochs"] == 2 and summary["pretrained"] == f"file:{path} sha256:unavailable (file missing)"
+
+
+def test_pretrained_weights_out_of_reach_give_one_line_saying_what_to_do(tmp_path, monkeypatch, offline):
+    """No network and nothing in the cache: what huggingface_hub raises then, in one ConfigError line."""
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    def not_cached(*args, **kwargs):
+        raise LocalEntryNotFoundError("cannot find the requested files in the local cache; outgoing traffic disabled")
+
+    monkeypatch.setattr(timm.models._hub, "hf_hub_download", not_cached)
+    cfg = compose_cfg(["model=timm", "model.arch=resnet18", "model.pretrained=true", "trainer.device=cpu"])
+    with pytest.raises(ConfigError) as err:
+        run_training(cfg, tmp_path / "run")
+    message = str(err.value)
+    assert "\n" not in message and "'resnet18'" in message and "LocalEntryNotFoundError" in message
+    for fix in ("model.pretrained_file=PATH", "HF_HOME", "HF_HUB_OFFLINE=1", "TORCH_HOME"):
+        assert fix in message

@@ -14,7 +14,10 @@ from torch import nn
 from models import MODEL_NAMES, build_model, model_kwargs
 from models.preact_resnet import PreActBlock
 from models.pyramidnet import PyramidBlock, pyramid_widths
+from models.timm_models import SMALL_IMAGE_PX
 from recipes.config import load_option
+from recipes.run import run_training
+from tests.conftest import compose_cfg
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs" / "model"
 
@@ -160,6 +163,54 @@ def test_vit_uses_the_requested_patch_grid():
     assert model.patch_embed.proj.in_channels == 1
 
 
+def final_map_size(model: nn.Module, in_chans: int, img_size: int) -> tuple[int, int]:
+    """The spatial size of the last stage's feature map, the one the classifier pools."""
+    with torch.no_grad():
+        return tuple(model.eval().forward_features(torch.zeros(1, in_chans, img_size, img_size)).shape[-2:])
+
+
+def stem_strides(model: nn.Module) -> list[int]:
+    """The strides applied before the first stage: the stem conv and the max-pool (1 where there is none)."""
+    if hasattr(model, "conv_stem"):  # EfficientNet: stem conv, then the first stride-2 stage
+        return [model.conv_stem.stride[0], model.blocks[1][0].conv_dw.stride[0]]
+    pool = model.maxpool.stride if isinstance(model.maxpool, nn.MaxPool2d) else 1
+    return [model.conv1.stride[0], pool]
+
+
+@pytest.mark.parametrize(
+    ("name", "in_chans", "img_size", "final"),
+    [
+        ("resnet18", 1, 28, 4),
+        ("resnet50", 1, 28, 4),
+        ("efficientnet_b0", 1, 28, 4),
+        ("resnet18", 3, 32, 4),
+        ("efficientnet_b0", 3, 32, 4),
+        ("resnet18", 3, 63, 8),
+        ("efficientnet_b0", 3, 63, 8),
+    ],
+)
+def test_cnn_presets_take_the_cifar_stem_on_small_images(name, in_chans, img_size, final):
+    """Below SMALL_IMAGE_PX: stride-1 stem (total stride 8), so 28-32 px end at 4x4 maps, not timm's 1x1."""
+    model = build_model(name, num_classes=10, in_chans=in_chans, img_size=img_size)
+    assert img_size < SMALL_IMAGE_PX
+    assert stem_strides(model) == [1, 1]
+    assert final_map_size(model, in_chans, img_size) == (final, final)
+    stock = timm.create_model(name, num_classes=10, in_chans=in_chans)
+    assert final_map_size(stock, in_chans, img_size) == (-(-img_size // 32),) * 2  # what it replaces: 1x1 or 2x2
+    if name.startswith("resnet"):
+        assert model.conv1.kernel_size == (3, 3) and model.conv1.in_channels == in_chans
+    assert model(torch.randn(2, in_chans, img_size, img_size)).shape == (2, 10)
+
+
+@pytest.mark.parametrize("name", ["resnet18", "efficientnet_b0"])
+def test_cnn_presets_keep_timms_layout_from_64_px(name):
+    model = build_model(name, num_classes=10, in_chans=3, img_size=SMALL_IMAGE_PX)
+    stock = timm.create_model(name, num_classes=10, in_chans=3)
+    assert stem_strides(model) == stem_strides(stock) == [2, 2]
+    assert final_map_size(model, 3, 224) == (7, 7)
+    assert num_params(model) == num_params(stock)
+
+
 # ---------------------------------------------------------------------------------------------- mathematics
 
 
@@ -255,3 +306,43 @@ def test_cifar_nets_compile_to_one_graph(name):
     compiled = torch.compile(model, fullgraph=True, backend="eager")
     with torch.no_grad():
         torch.testing.assert_close(compiled(x), model(x))
+
+
+# ------------------------------------------------------------------------------------- every preset learns
+
+# Measured 2026-12-05: vit_tiny reached 0.270 after 3 epochs here (0.246 after 6), above chance but not above 0.5;
+# kept strict, so the day a recipe change makes it learn this budget the suite says so.
+VIT_TOO_SLOW = pytest.mark.xfail(strict=True, reason="vit_tiny: 27 % on this synthetic budget (issue 25, open)")
+PRESETS = [
+    pytest.param(p.stem, marks=VIT_TOO_SLOW) if p.stem == "vit_tiny" else p.stem
+    for p in sorted(CONFIG_DIR.glob("*.yaml"))
+    if p.stem != "timm"
+]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("preset", PRESETS)
+def test_every_preset_learns_with_its_own_recipe(preset, tmp_path):
+    """Each preset, with only its model config's recipe (no optim / sched override), on a small budget: 1,024
+    synthetic 1x28x28 images (Fashion-MNIST's shape), 3 epochs, fp32 so the verdict does not depend on the host.
+    Chance is 10 %; a 1x1-map EfficientNet or a ViT on SGD lr 0.1 (the failures of issue 25) stay near it."""
+    cfg = compose_cfg(
+        [
+            f"model={preset}",
+            "dataset=synthetic",
+            "dataset.in_chans=1",
+            "dataset.img_size=28",
+            "dataset.mean=[0.5]",
+            "dataset.std=[0.25]",
+            "dataset.train_size=1024",
+            "dataset.test_size=256",
+            "dataset.noise=0.2",
+            "trainer.epochs=3",
+            "trainer.batch_size=64",
+            "trainer.precision=fp32",
+            "trainer.progress=false",
+            "trainer.device=cpu",
+        ]
+    )
+    summary = run_training(cfg, tmp_path)
+    assert summary["top1"] > 0.5, f"{preset}: {summary['top1']:.3f} top-1 after 3 epochs"

@@ -151,3 +151,25 @@ def test_compiled_model_trains_like_the_eager_one_in_bf16(native_bf16_cpu, fast_
     loss = [json.loads((tmp_path / d / "metrics.jsonl").read_text())["train_loss"] for d in ("eager", "compiled")]
     assert loss[1] == pytest.approx(loss[0], rel=0.01)
     assert compiled["nll"] == pytest.approx(eager["nll"], rel=0.01)
+
+
+def test_timm_attention_runs_unfused_on_a_cpu_and_computes_the_same(monkeypatch):
+    """cpu_attention switches timm's attention to its explicit matmul path on a CPU (faster in bf16 there) and
+    leaves it fused for a GPU or when TIMM_FUSED_ATTN is set; both paths compute the same logits."""
+    monkeypatch.delenv("TIMM_FUSED_ATTN", raising=False)
+    torch.manual_seed(0)
+    model = build_model("vit_tiny", num_classes=10, in_chans=1, img_size=16, patch_size=4).eval()
+    images = torch.randn(4, 1, 16, 16)
+    attention = [m for m in model.modules() if hasattr(m, "fused_attn")]
+    assert len(attention) == 12 and all(m.fused_attn for m in attention)  # timm's default: fused
+    with torch.no_grad():
+        fused = model(images)
+    assert precision.cpu_attention(model, torch.device("cuda")) == 0 and all(m.fused_attn for m in attention)
+    monkeypatch.setenv("TIMM_FUSED_ATTN", "1")
+    assert precision.cpu_attention(model, CPU) == 0
+    monkeypatch.delenv("TIMM_FUSED_ATTN")
+    assert precision.cpu_attention(model, CPU) == 12 and not any(m.fused_attn for m in attention)
+    with torch.no_grad():
+        unfused = model(images)
+    torch.testing.assert_close(unfused, fused, rtol=1e-4, atol=1e-5)
+    assert precision.cpu_attention(build_model("preact_resnet18", 10, 1, 16, width=8), CPU) == 0

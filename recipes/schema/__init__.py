@@ -19,7 +19,7 @@ import contextlib
 
 from recipes.schema import inputs, mixers, training
 from recipes.schema.evaluation import EVAL_NODES, EvalConfig
-from recipes.schema.rules import ConfigError, Node, Rule, problem
+from recipes.schema.rules import ConfigError, InputError, Node, Rule, problem
 from recipes.schema.training import TrainConfig, TrainerConfig
 
 # group -> the `name` value of each option -> its schema (a YAML file's defaults name `<name>_schema`).
@@ -77,14 +77,17 @@ def register() -> None:
 
 @contextlib.contextmanager
 def errors_for_hydra():
-    """A ConfigError (the user's mistake) becomes Hydra's compact error: Hydra prints the message alone and exits
-    with code 1, no traceback; HYDRA_FULL_ERROR=1 still shows the whole trace."""
+    """A ConfigError (the user's mistake) or an InputError (a missing or unreadable input) becomes Hydra's compact
+    error: Hydra prints the message alone and exits with code 1, no traceback; HYDRA_FULL_ERROR=1 still shows the
+    whole trace."""
     from hydra.errors import CompactHydraException
 
     try:
         yield
     except ConfigError as err:
         raise CompactHydraException(f"Config error: {err}") from err
+    except InputError as err:
+        raise CompactHydraException(f"Input error: {err}") from err
 
 
 __all__ = [
@@ -93,6 +96,7 @@ __all__ = [
     "SCHEMAS",
     "ConfigError",
     "EvalConfig",
+    "InputError",
     "Node",
     "Rule",
     "TrainConfig",

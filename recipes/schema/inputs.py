@@ -58,7 +58,8 @@ class ImageFolderConfig(DatasetConfig):
     num_workers: int = ranged(ge=0)
     val_fraction: float = ranged(0.0, ge=0.0, lt=1.0)  # <root>/<class> layout: share of each class for validation
     in_memory: bool = False
-    holdout: float = ranged(0.0, ge=0.0, lt=1.0)  # in_memory only: kept out of training for temperature scaling
+    holdout: float = ranged(0.0, ge=0.0, lt=1.0)  # kept out of training for temperature scaling (both paths)
+    skip_bad_files: bool = False  # true: train on the readable files, list the others in summary.json
 
 
 # ----------------------------------------------------------------------------------------------- model

@@ -18,6 +18,11 @@ class ConfigError(ValueError):
     """A config value is invalid; the message names the key, the value and what is allowed."""
 
 
+class InputError(Exception):
+    """An input the config names is missing or unreadable (dataset files, a checkpoint, pretrained weights); the
+    message, one line, names it and says what to do. train.py and eval.py print it without a traceback."""
+
+
 @dataclass(frozen=True)
 class Rule:
     """What a value (or, for a list, each element) must be: a finite number within bounds, or one of choices."""
