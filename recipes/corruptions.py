@@ -116,8 +116,10 @@ def _zoom_matrix(n: int, factor: float, device) -> Tensor:
 def clipped_zoom(x: Tensor, factor: float) -> Tensor:
     """Zoom into the centre by `factor` >= 1 (the centre 1/factor of each side, scaled up to the full side),
     bilinear, as two small matrix products (rows, then columns)."""
-    h, w = x.shape[-2:]
-    return _zoom_matrix(h, factor, x.device) @ x @ _zoom_matrix(w, factor, x.device).T
+    b, c, h, w = x.shape
+    cols = x.reshape(-1, w) @ _zoom_matrix(w, factor, x.device).T  # one GEMM per axis, not one per image
+    rows = cols.reshape(b * c, h, w).transpose(1, 2).reshape(-1, h) @ _zoom_matrix(h, factor, x.device).T
+    return rows.reshape(b * c, w, h).transpose(1, 2).reshape(b, c, h, w)
 
 
 def motion_blur(x: Tensor, radius: float, sigma: float, angles: Tensor) -> Tensor:
@@ -262,7 +264,8 @@ def brightness(x, shift, g, scale):
 
 
 def contrast(x, factor, g, scale):
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    """Each channel's deviation from its own mean (per image, as the reference's mean over H and W) times factor."""
+    mean = x.mean(dim=(2, 3), keepdim=True)
     return (x - mean) * factor + mean
 
 
