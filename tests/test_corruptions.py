@@ -46,14 +46,14 @@ MONOTONE = [n for n in CORRUPTIONS if n not in ("glass_blur", "frost", "elastic_
 def test_mean_change_grows_with_severity(name):
     x = smooth_images(32, 1, 28)
     changes = [change(name, s, x) for s in SEVERITIES]
-    assert all(a < b for a, b in zip(changes, changes[1:])), changes
+    assert all(a < b for a, b in zip(changes, changes[1:], strict=False)), changes
 
 
 def test_pixelate_repeats_more_pixels_with_severity():
     x = smooth_images(8, 1, 28)
     g = torch.Generator().manual_seed(0)
     repeated = [float((corrupt(x, "pixelate", s, g).diff(dim=-1) == 0).float().mean()) for s in SEVERITIES]
-    assert all(a < b for a, b in zip(repeated, repeated[1:])), repeated
+    assert all(a < b for a, b in zip(repeated, repeated[1:], strict=False)), repeated
 
 
 def test_glass_frost_elastic_are_monotone_in_each_parameter():
@@ -66,7 +66,7 @@ def test_glass_frost_elastic_are_monotone_in_each_parameter():
     elastic = [change("elastic_transform", 1, x, params=(0, 0, j)) for j in (0.02, 0.05, 0.08)]
     shake = [change("elastic_transform", 1, x, params=(a, 0.04, 0)) for a in (0.02, 0.05, 0.1)]
     for values in (glass, frost, elastic, shake):
-        assert all(a < b for a, b in zip(values, values[1:])), values
+        assert all(a < b for a, b in zip(values, values[1:], strict=False)), values
 
 
 def test_noise_statistics_match_their_parameters():
