@@ -7,12 +7,14 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+import torch.multiprocessing as mp
 from scipy.stats import mannwhitneyu
 
 from recipes import distributed
 from recipes.robustness import fgsm, max_softmax, noise_images, occlusion_curve
 from recipes.robustness_run import OCCLUSION_FRACTIONS, local_batches, measure_robustness, subset_indices
 from recipes.sweeps import summary as sweep_summary
+from tests.test_distributed import _join, free_port
 from tests.test_summarize import config, make_run, result
 
 MEAN, STD = (0.3, 0.5, 0.4), (0.2, 0.25, 0.3)
@@ -73,18 +75,20 @@ def test_subset_is_fixed_and_sorted():
 
 
 class TinyData:
-    """The part of recipes.data's interface measure_robustness reads: 8x8 RGB test images in batches."""
+    """The part of recipes.data's interface measure_robustness reads: 8x8 RGB test images in batches; with
+    world_size > 1 a rank's share is every world_size-th image, as recipes.data shards evaluation."""
 
-    def __init__(self, n=24):
+    def __init__(self, n=24, rank=0, world_size=1):
         g = torch.Generator().manual_seed(3)
         self.pixels = torch.rand(n, 3, 8, 8, generator=g)
         self.labels = torch.randint(0, 5, (n,), generator=g)
         self.info = SimpleNamespace(mean=MEAN, std=STD, in_chans=3, img_size=8)
-        self.num_test = n
+        self.num_test, self.rank, self.world_size = n, rank, world_size
 
     def eval_batches(self, split, batch_size):
-        for start in range(0, self.num_test, batch_size):
-            yield normalised(self.pixels[start : start + batch_size]), self.labels[start : start + batch_size]
+        pixels, labels = self.pixels[self.rank :: self.world_size], self.labels[self.rank :: self.world_size]
+        for start in range(0, len(labels), batch_size):
+            yield normalised(pixels[start : start + batch_size]), labels[start : start + batch_size]
 
     def denormalise(self, images):
         return (images * torch.tensor(STD).view(1, 3, 1, 1) + torch.tensor(MEAN).view(1, 3, 1, 1)).clamp(0, 1)
@@ -165,3 +169,28 @@ def test_a_sweep_verdicts_the_claims(tmp_path):
     csv = (out / "summary.csv").read_text()
     assert all(k in csv for k in CLAIMS)
     assert (out / "delta_vs_baseline.png").is_file()
+
+
+def _two_ranks(rank: int, port: int, root) -> None:
+    torch.set_num_threads(1)
+    _join(rank, port)
+    info = distributed.init_from_env("cpu")
+    model = linear_model()
+    summary, detail = measure_robustness(
+        model, TinyData(rank=rank, world_size=2), subset=16, batch_size=5, predict=model, dist=info
+    )
+    if rank == 0:
+        (root / "ddp.json").write_text(json.dumps(detail))
+    distributed.cleanup(info)
+
+
+def test_two_processes_measure_the_same_images_as_one(measured, tmp_path):
+    """Each rank measures its shard of the subset; gathered, the deterministic measures equal one process's."""
+    _, _, _, one = measured
+    mp.spawn(_two_ranks, args=(free_port(), tmp_path), nprocs=2)
+    two = json.loads((tmp_path / "ddp.json").read_text())
+    assert two["images"] == one["images"] == 16
+    assert two["clean_top1"] == pytest.approx(one["clean_top1"])
+    assert [t for _, t in two["occlusion_center"]] == pytest.approx([t for _, t in one["occlusion_center"]])
+    assert two["fgsm"] == pytest.approx(one["fgsm"])
+    assert two["corruptions"]["brightness"] == pytest.approx(one["corruptions"]["brightness"])  # no random draw
