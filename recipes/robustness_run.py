@@ -33,6 +33,7 @@ OCCLUSION_FRACTIONS = (0.1, 0.2, 0.3, 0.4, 0.5)
 FGSM_EPS = (1 / 255, 2 / 255, 4 / 255, 8 / 255)
 SUMMARY_EPS = 8 / 255
 NOISE_KINDS = ("gaussian", "uniform")
+SUMMARY_KEYS = ("occlusion_top1", "corruption_top1", "fgsm_top1", "ood_auroc", "robustness_s")  # catalogued
 
 
 def subset_indices(n_test: int, subset: int) -> Tensor:

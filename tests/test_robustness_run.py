@@ -10,9 +10,15 @@ import torch
 import torch.multiprocessing as mp
 from scipy.stats import mannwhitneyu
 
-from recipes import distributed
+from recipes import catalogue, distributed
 from recipes.robustness import fgsm, max_softmax, noise_images, occlusion_curve
-from recipes.robustness_run import OCCLUSION_FRACTIONS, local_batches, measure_robustness, subset_indices
+from recipes.robustness_run import (
+    OCCLUSION_FRACTIONS,
+    SUMMARY_KEYS,
+    local_batches,
+    measure_robustness,
+    subset_indices,
+)
 from recipes.sweeps import summary as sweep_summary
 from tests.test_distributed import _join, free_port
 from tests.test_summarize import config, make_run, result
@@ -147,6 +153,7 @@ def test_a_run_writes_the_four_claims(fast_cfg, tmp_path):
     cfg = fast_cfg("trainer.precision=fp32", "trainer.robustness=true", "trainer.robustness_subset=16")
     summary = run_training(cfg, tmp_path)
     on_disk = json.loads((tmp_path / "summary.json").read_text())
+    assert set(catalogue.summary_metrics()) <= set(summary)  # every catalogued summary metric, these included
     for key in CLAIMS:
         assert 0 <= on_disk[key] <= 1 and on_disk[key] == summary[key]
     assert summary["robustness_s"] > 0
@@ -194,3 +201,8 @@ def test_two_processes_measure_the_same_images_as_one(measured, tmp_path):
     assert [t for _, t in two["occlusion_center"]] == pytest.approx([t for _, t in one["occlusion_center"]])
     assert two["fgsm"] == pytest.approx(one["fgsm"])
     assert two["corruptions"]["brightness"] == pytest.approx(one["corruptions"]["brightness"])  # no random draw
+
+
+def test_summary_keys_are_catalogued_as_summary_metrics():
+    assert set(SUMMARY_KEYS) <= set(catalogue.summary_metrics())
+    assert set(SUMMARY_KEYS) - {"robustness_s"} <= set(catalogue.verdict_metrics())
