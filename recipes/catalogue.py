@@ -41,6 +41,11 @@ CATALOGUE: dict[str, Metric] = {
         Metric("ece", "ECE", False, summary=True, verdict=True, paper=True),
         Metric("nll", "NLL", False, summary=True, verdict=True, paper=True),
         Metric("brier", "Brier", False, summary=True, paper=True),
+        # robustness after training (recipes.robustness_run, docs/evaluation.md)
+        Metric("occlusion_top1", "occlusion top-1", True, percent=True, summary=True, verdict=True),
+        Metric("corruption_top1", "corruption top-1", True, percent=True, summary=True, verdict=True),
+        Metric("fgsm_top1", "FGSM top-1", True, percent=True, summary=True, verdict=True),
+        Metric("ood_auroc", "OOD AUROC", True, percent=True, summary=True, verdict=True),
         # eval.py's extra calibration measures (eval/eval.json), and after temperature scaling
         Metric("mce", "MCE", False),
         Metric("ada_ece", "adaptive ECE", False),
@@ -51,6 +56,7 @@ CATALOGUE: dict[str, Metric] = {
         # costs
         Metric("wall_s", "wall time (s)", None, summary=True),
         Metric("img_per_s", "img/s", None, summary=True),
+        Metric("robustness_s", "robustness time (s)", None, summary=True),
     )
 }
 

@@ -196,6 +196,10 @@ class InMemoryData:
     def num_train(self) -> int:
         return len(self._train[1])
 
+    @property
+    def num_test(self) -> int:
+        return len(self._test[1])
+
     def steps_per_epoch(self, batch_size: int) -> int:
         steps, rest = divmod(self.num_train, batch_size)
         return steps + (rest >= 2 * self.world_size)
@@ -279,6 +283,10 @@ class FolderData:
     @property
     def num_train(self) -> int:
         return len(self._train)
+
+    @property
+    def num_test(self) -> int:
+        return len(self._test)
 
     def steps_per_epoch(self, batch_size: int) -> int:
         """Batches per epoch on each rank. As in the in-memory path the last partial batch is kept, except a

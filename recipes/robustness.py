@@ -216,3 +216,39 @@ def noise_images(
     mean_t = torch.tensor(mean, dtype=torch.float32, device=device)[:, None, None]
     std_t = torch.tensor(std, dtype=torch.float32, device=device)[:, None, None]
     return (pixels - mean_t) / std_t
+
+
+# ----------------------------------------------------------------------------------------- adversarial
+
+
+def fgsm(
+    model: torch.nn.Module,
+    images: Tensor,
+    labels: Tensor,
+    eps: Sequence[float],
+    *,
+    mean: Sequence[float],
+    std: Sequence[float],
+) -> list[Tensor]:
+    """FGSM (Goodfellow et al. 2015; CutMix's adversarial test): x + eps * sign(grad_x loss), one per eps.
+
+    ``eps`` is in pixel units ([0, 1] pixels): on the model's normalised inputs the step is eps / std per channel,
+    and the result is clipped to the valid pixel range [(0 - mean) / std, (1 - mean) / std]. The gradient is of
+    the cross-entropy, computed in fp32 (autocast off) with the model in eval mode; the model's mode is restored.
+
+    Returns:
+        One adversarial copy of ``images`` per eps (normalised, detached).
+    """
+    device = images.device
+    mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    was_training = model.training
+    model.eval()
+    x = images.detach().float().requires_grad_(True)
+    with torch.enable_grad(), torch.autocast(device.type, enabled=False):
+        loss = torch.nn.functional.cross_entropy(model(x).float(), labels, reduction="sum")
+        (grad,) = torch.autograd.grad(loss, x)
+    model.train(was_training)
+    low, high = (0 - mean_t) / std_t, (1 - mean_t) / std_t
+    step = grad.sign()
+    return [torch.maximum(torch.minimum(x.detach() + e / std_t * step, high), low) for e in eps]

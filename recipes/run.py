@@ -22,9 +22,10 @@ from recipes.data import DatasetInfo, build_data, dataset_info
 from recipes.engine import StepConfig, lr_factor, predict, train_one_epoch
 from recipes.metrics import classification_metrics
 from recipes.precision import cpu_attention, resolve_precision
+from recipes.robustness_run import ROBUSTNESS_JSON, measure_robustness
 from recipes.run_keys import applying_augment_args
 from recipes.run_lock import one_trainer_per_run_dir
-from recipes.tracking import RunTracker, read_summary, write_failure
+from recipes.tracking import RunTracker, read_summary, write_failure, write_json
 
 log = logging.getLogger(__name__)
 
@@ -398,6 +399,7 @@ class Trainer:
         summary = {
             "status": "complete",
             **{k: last[k] for k in summary_metrics() if k in last},
+            **self._robustness(),
             "best_top1": self.best_top1,
             "epochs": self.epoch,
             "wall_s": self.wall_s,
@@ -424,6 +426,31 @@ class Trainer:
             self.run_dir,
         )
         return summary
+
+    def _robustness(self) -> dict:
+        """summary.json's robustness keys (recipes.robustness_run), robustness.json beside it; {} when off."""
+        if not self.cfg.trainer.robustness:
+            return {}
+        summary, detail = measure_robustness(
+            self.model,
+            self.data,
+            subset=int(self.cfg.trainer.robustness_subset),
+            batch_size=int(self.cfg.trainer.eval_batch_size),
+            predict=self._predict,
+            dist=self.dist,
+        )
+        if self.dist.is_main:
+            write_json(self.run_dir / ROBUSTNESS_JSON, detail)
+        return summary
+
+    def _predict(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits of one normalised batch with the run's precision and memory format."""
+        return predict(
+            self.model,
+            [(images, images.new_zeros(0))],
+            autocast_dtype=self.step_cfg.autocast_dtype,
+            channels_last=self.step_cfg.channels_last,
+        )[0]
 
     def close(self) -> None:
         if self.tracker is not None:

@@ -22,6 +22,9 @@ from omegaconf import OmegaConf
 
 from augment import METHODS, MODEL_METHODS
 
+# trainer.robustness and trainer.robustness_subset are result-defining although training ignores them: they decide
+# which summary.json keys exist and on which images they are measured, so a complete run without them must not be
+# reused for a command that asks for them, nor grouped with runs that measured another subset.
 NOT_RESULT_DEFINING = (
     "resume",
     "ckpt_path",

@@ -41,6 +41,7 @@ FAST = [
     "trainer.epochs=1",
     "trainer.progress=false",
     "trainer.device=cpu",
+    "trainer.robustness=false",  # its own tests turn it on (tests/test_robustness_run.py)
 ]
 
 

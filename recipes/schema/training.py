@@ -55,6 +55,10 @@ class TrainerConfig(Node):
     progress: bool = MISSING
     log_every: int = ranged(ge=1)
     sync_bn: bool = MISSING
+    # Measure occlusion, corruption, FGSM and OOD robustness after training (recipes.robustness_run) on a fixed
+    # seeded subset of this many test images; both define which summary.json keys exist and their values
+    robustness: bool = True
+    robustness_subset: int = ranged(1000, ge=1)
 
 
 # ----------------------------------------------------------------------------------------------- optim, sched
