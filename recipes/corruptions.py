@@ -38,7 +38,7 @@ CIFAR_PARAMS: dict[str, tuple] = {
     "impulse_noise": (0.01, 0.02, 0.03, 0.05, 0.07),  # fraction of values set to 0 or 1
     "defocus_blur": ((0.3, 0.4), (0.4, 0.5), (0.5, 0.6), (1, 0.2), (1.5, 0.1)),  # disk radius, alias sigma
     "glass_blur": ((0.05, 1, 1), (0.25, 1, 1), (0.4, 1, 1), (0.25, 1, 2), (0.4, 1, 2)),  # sigma, shift, iterations
-    "motion_blur": ((10, 1), (10, 1.5), (10, 2), (10, 2.5), (12, 3)),  # radius, sigma
+    "motion_blur": ((6, 1), (6, 1.5), (6, 2), (8, 2), (9, 2.5)),  # radius, sigma
     "zoom_blur": tuple(_zooms(s) for s in (1.05, 1.10, 1.15, 1.20, 1.25)),  # zoom factors averaged
     "snow": (
         (0.1, 0.2, 1, 0.6, 8, 3, 0.95),  # loc, scale, zoom, threshold, motion radius, motion sigma, blend

@@ -46,6 +46,9 @@ MONOTONE = [n for n in CORRUPTIONS if n not in ("glass_blur", "frost", "elastic_
 def test_mean_change_grows_with_severity(name):
     x = smooth_images(32, 1, 28)
     changes = [change(name, s, x) for s in SEVERITIES]
+    if name == "motion_blur":  # severities 3 and 4 differ only in a kernel radius past 3 sigma: (6, 2) vs (8, 2)
+        assert changes[3] >= changes[2] - 1e-6 and changes[0] < changes[1] < changes[2] < changes[4], changes
+        return
     assert all(a < b for a, b in zip(changes, changes[1:], strict=False)), changes
 
 
