@@ -11,7 +11,9 @@ On a CPU, timm's attention also runs unfused (`cpu_attention`; measured in docs/
 from __future__ import annotations
 
 import os
+import platform
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -27,6 +29,20 @@ class Precision:
     def describe(self) -> str:
         fmt = ("bf16 autocast" if self.bf16 else "fp32") + (" + channels_last" if self.channels_last else ", NCHW")
         return f"{fmt} ({self.reason})"
+
+
+def device_name(device: torch.device) -> str:
+    """What a run ran on, for its summary: the GPU's name, or the CPU's model name and its core count."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
+        model = names[0] if names else model
+    return f"{model}, {os.cpu_count()} cores (CPU: {torch.backends.cpu.get_cpu_capability()})"
 
 
 def native_bf16(device: torch.device) -> tuple[bool, str]:

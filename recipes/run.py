@@ -21,7 +21,7 @@ from recipes.config import ConfigError, changed_settings, resolve_device, valida
 from recipes.data import DatasetInfo, build_data, dataset_info
 from recipes.engine import StepConfig, lr_factor, predict, train_one_epoch
 from recipes.metrics import classification_metrics
-from recipes.precision import cpu_attention, resolve_precision
+from recipes.precision import cpu_attention, device_name, resolve_precision
 from recipes.robustness_run import ROBUSTNESS_JSON, measure_robustness
 from recipes.run_keys import applying_augment_args
 from recipes.run_lock import one_trainer_per_run_dir
@@ -406,6 +406,8 @@ class Trainer:
             "img_per_s": last["img_per_s"],
             "world_size": self.dist.world_size,
             "global_batch_size": self.batch_size,
+            "hardware": device_name(self.device),
+            "step_format": self.step_cfg.precision,  # e.g. "bf16 autocast + channels_last (auto: ...)"
             "pretrained": self.weights,
             "skipped_files": self.data.skipped_files,  # an image folder's unreadable files (skip_bad_files=true)
             **values,

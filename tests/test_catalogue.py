@@ -29,3 +29,5 @@ def test_a_run_writes_every_summary_metric(tmp_path, fast_cfg):
     assert set(catalogue.summary_metrics()) - set(SUMMARY_KEYS) <= set(summary)
     assert not set(SUMMARY_KEYS) & set(summary)  # tests/test_robustness_run.py: a run with them
     assert all(0.0 <= summary[m] <= 1.0 for m in catalogue.prediction_metrics() if m not in ("nll", *SUMMARY_KEYS))
+    # what it ran on and in which format, for a results table (recipes.precision)
+    assert summary["step_format"].startswith("fp32, NCHW (as set by") and " cores (CPU: " in summary["hardware"]
