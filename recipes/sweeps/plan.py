@@ -54,13 +54,26 @@ def seeds_needed(effect: float, sd: float, *, alpha: float, power: float, altern
     or without a positive, finite sd and effect."""
     if not (sd > 0 and effect > 0 and math.isfinite(sd)):
         return None
-    size, analysis = effect / sd, TTestPower()
-    if analysis.power(size, MAX_SEEDS, alpha, alternative=alternative) < power:
-        return None
-    if analysis.power(size, 2, alpha, alternative=alternative) >= power:
-        return 2
-    nobs = analysis.solve_power(effect_size=size, nobs=None, alpha=alpha, power=power, alternative=alternative)
-    return math.ceil(float(nobs))
+    size = effect / sd
+    # power grows with n: the first n that reaches it (solve_power's root finder fails at the small levels of a
+    # large family, returning nan; a direct search over 2..MAX_SEEDS does not)
+    for n in range(2, MAX_SEEDS + 1):
+        if t_power(size, n, alpha, alternative=alternative) >= power:
+            return n
+    return None
+
+
+def t_power(size: float, n: int, alpha: float, *, alternative: str) -> float:
+    """statsmodels' TTestPower().power; where that is nan, the same sum of the noncentral t's two tails with a
+    failing (nan) lower tail counted as 0: scipy's nct.cdf fails far below a large noncentrality, where the tail
+    is far below 1e-6 anyway."""
+    value = TTestPower().power(size, n, alpha, alternative=alternative)
+    if math.isfinite(value) or alternative != "two-sided":
+        return float(value)
+    df, nc = n - 1, size * math.sqrt(n)
+    critical = stats.t.isf(alpha / 2, df)
+    lower = stats.nct.cdf(-critical, df, nc)
+    return float(stats.nct.sf(critical, df, nc) + (lower if math.isfinite(lower) else 0.0))
 
 
 def load_overrides(run_dir: Path) -> list[str] | None:
