@@ -264,7 +264,7 @@ def delta_plot(
         raise ValueError(f"every panel needs at least one method with points, got {dict(panels)!r}")
     over_x = len(next(iter(next(iter(panels.values())).values()))[0]) == 4
     rows = max(len(m) for m in panels.values())
-    figure = _new_figure((6.5, 3.2 * len(panels)) if over_x else (6.5, (1.0 + 0.4 * rows) * len(panels)))
+    figure = _new_figure((6.5, 3.2 * len(panels)) if over_x else (9.0, (1.0 + 0.4 * rows) * len(panels)))
     axes = figure.subplots(len(panels), 1, squeeze=False)[:, 0]
     for axis, (label, methods) in zip(axes, panels.items(), strict=True):
         if over_x:
