@@ -20,6 +20,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from recipes import checkpoint as ckpt
+from recipes.builders import build_network, step_config
 from recipes.calibration import fit_temperature, heldout_split
 from recipes.catalogue import N_BINS
 from recipes.config import load_option, resolve_device, validate, validate_eval
@@ -28,7 +29,6 @@ from recipes.engine import StepConfig, predict
 from recipes.metrics import classification_metrics
 from recipes.plots import curve_plot, figure_rgb, reliability_diagram
 from recipes.robustness import adapt_images, noise_images, occlusion_curve, ood_scores
-from recipes.run import build_network, step_config
 from recipes.tracking import write_json
 
 log = logging.getLogger(__name__)

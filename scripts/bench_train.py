@@ -32,11 +32,11 @@ from omegaconf import OmegaConf
 
 from augment import check_model, needs_model
 from models import build_model
+from recipes.builders import build_mixer, build_optimizer
 from recipes.config import load_option
 from recipes.data import InMemoryData
 from recipes.engine import StepConfig, predict, train_one_epoch
 from recipes.precision import resolve_precision
-from recipes.run import build_mixer, build_optimizer
 
 ROOT = Path(__file__).resolve().parents[1]
 
