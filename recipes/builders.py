@@ -1,5 +1,6 @@
-"""The building blocks of a run, each from its config node: mixer, network, optimiser, scheduler, step format,
-the per-epoch seeds of the named random streams, and the run-defining values summary.json carries.
+"""The building blocks of a run, each from its config node: mixer, network (and the mixer-fits-model check, the
+wrapped model the steps call), optimiser, scheduler, step format, the per-epoch seeds of the named random streams,
+and the run-defining values summary.json carries.
 
 recipes.run's Trainer assembles a run from these; recipes.evaluate rebuilds a checkpoint's model with them.
 """
@@ -9,8 +10,9 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from augment import METHODS, MODEL_METHODS, MixChoice, MixUntil
+from augment import METHODS, MODEL_METHODS, MixChoice, MixUntil, check_model, needs_model
 from models import build_model, without_pretrained
+from recipes import distributed
 from recipes.config import ConfigError
 from recipes.data import DatasetInfo
 from recipes.engine import StepConfig, lr_factor
@@ -65,6 +67,34 @@ def build_network(model_cfg: DictConfig, info: DatasetInfo, *, pretrained: bool 
         )
     except ValueError as err:
         raise ConfigError(f"model: {err}") from err
+
+
+def check_mixer_fits_model(mixer, model: torch.nn.Module, cfg: DictConfig) -> None:
+    """A mixer that needs the model (TransMix: attention; Manifold Mixup: stages) fails here, before any data."""
+    what = f"augment={cfg.augment.name} with model={cfg.get('model_choice') or cfg.model.name}"
+    try:
+        check_model(mixer, model)
+    except ValueError as err:
+        raise ConfigError(f"{what}: {err}") from err
+    if cfg.trainer.compile and needs_model(mixer):
+        raise ConfigError(
+            f"{what} and trainer.compile=true: this method hooks the model's modules per step, which makes "
+            "torch.compile recompile; set trainer.compile=false"
+        )
+
+
+def wrap_model(
+    model: torch.nn.Module, trainer: DictConfig, device: torch.device, dist: distributed.DistInfo
+) -> torch.nn.Module:
+    """The model the training steps call: with SyncBatchNorm and DDP across processes, compiled if asked."""
+    if dist.enabled:
+        if trainer.sync_bn:
+            model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        ids = [device.index] if device.type == "cuda" else None
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+    if trainer.compile:
+        model = torch.compile(model)
+    return model
 
 
 def _sgd(params, optim: DictConfig) -> torch.optim.Optimizer:

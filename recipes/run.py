@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from augment import check_model, needs_model, set_epoch
+from augment import set_epoch
 from models import weights_source
 from recipes import checkpoint as ckpt
 from recipes import distributed
@@ -25,9 +25,11 @@ from recipes.builders import (
     build_network,
     build_optimizer,
     build_scheduler,
+    check_mixer_fits_model,
     epoch_seed,
     run_values,
     step_config,
+    wrap_model,
 )
 from recipes.catalogue import summary_metrics
 from recipes.config import ConfigError, changed_settings, resolve_device, validate
@@ -121,7 +123,7 @@ class Trainer:
             log.info("attention: timm's explicit matmul path on a CPU (faster than the fused kernel in bf16)")
         if self.step_cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self._check_mixer_fits_model()
+        check_mixer_fits_model(self.mixer, self.model, cfg)
         state = self._checkpoint_to_resume(resume_from)
         self.data = build_data(cfg.dataset, self.device, int(cfg.seed), self.dist.rank, self.dist.world_size)
         self.steps_per_epoch = self.data.steps_per_epoch(self.batch_size)
@@ -136,21 +138,8 @@ class Trainer:
         if state:
             self._restore(state)
         distributed.check_same_on_all_ranks(self.epoch, "the epoch to resume from", self.device, self.dist)
-        self.train_model = self._wrap_model()
+        self.train_model = wrap_model(self.model, cfg.trainer, self.device, self.dist)
         self.tracker = RunTracker(run_dir, self.epoch, self.epoch * self.steps_per_epoch) if self.dist.is_main else None
-
-    def _check_mixer_fits_model(self) -> None:
-        """A mixer that needs the model (TransMix: attention; Manifold Mixup: stages) fails here, before any data."""
-        what = f"augment={self.cfg.augment.name} with model={self.cfg.get('model_choice') or self.cfg.model.name}"
-        try:
-            check_model(self.mixer, self.model)
-        except ValueError as err:
-            raise ConfigError(f"{what}: {err}") from err
-        if self.cfg.trainer.compile and needs_model(self.mixer):
-            raise ConfigError(
-                f"{what} and trainer.compile=true: this method hooks the model's modules per step, which makes "
-                "torch.compile recompile; set trainer.compile=false"
-            )
 
     def _resume_source(self):
         """The checkpoint this run continues from (ckpt_path, or with resume=true its own last.pt), or None."""
@@ -180,17 +169,6 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.best_top1, self.wall_s = state["epoch"], state["best_top1"], state["wall_s"]
-
-    def _wrap_model(self) -> torch.nn.Module:
-        model = self.model
-        if self.dist.enabled:
-            if self.cfg.trainer.sync_bn:
-                model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        if self.cfg.trainer.compile:
-            model = torch.compile(model)
-        return model
 
     # ------------------------------------------------------------------------- loop
 
