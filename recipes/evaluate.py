@@ -24,12 +24,13 @@ from recipes.builders import build_network, step_config
 from recipes.calibration import fit_temperature, heldout_split
 from recipes.catalogue import N_BINS
 from recipes.config import load_option, resolve_device, validate, validate_eval
-from recipes.data import IN_MEMORY, build_data, dataset_info, normalise
+from recipes.data import IN_MEMORY, build_data, dataset_info
 from recipes.engine import StepConfig, predict
 from recipes.metrics import classification_metrics
 from recipes.plots import curve_plot, figure_rgb, reliability_diagram
 from recipes.robustness import adapt_images, noise_images, occlusion_curve, ood_scores
 from recipes.tracking import write_json
+from recipes.transforms import Normalisation
 
 log = logging.getLogger(__name__)
 EVAL_JSON, PREDICTIONS = "eval.json", "predictions.npz"
@@ -230,13 +231,11 @@ def ood_detection(run: Loaded, test_logits: torch.Tensor, ood_sets: dict) -> dic
             for n in sizes
         )
         results[kind] = ood_scores(test_logits, run.predict(batches)[0])
-    mean = torch.tensor(info.mean, device=run.device).view(1, -1, 1, 1)
-    std = torch.tensor(info.std, device=run.device).view(1, -1, 1, 1)
+    norm = Normalisation(info.mean, info.std, run.device)
     for name, other in ood_sets.items():
 
         def to_model_input(images, other=other):  # the other set's pixels, normalised as the model expects
-            pixels = adapt_images(other.denormalise(images.float()), info.in_chans, info.img_size)
-            return normalise(pixels * 255.0, mean, std)
+            return norm.pixels(adapt_images(other.denormalise(images.float()), info.in_chans, info.img_size))
 
         transform = None if other is run.data else to_model_input
         out_logits = run.predict(other.eval_batches("test", run.batch_size), transform)[0]

@@ -9,7 +9,9 @@ import torch
 from omegaconf import OmegaConf
 
 from recipes import datasets
-from recipes.data import InMemoryData, balanced_subset, build_data, random_crop_flip
+from recipes.data import InMemoryData, build_data
+from recipes.subsets import balanced_subset
+from recipes.transforms import random_crop_flip
 from tests.conftest import compose_cfg, write_image_folder
 
 
