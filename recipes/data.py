@@ -17,6 +17,8 @@ import torch
 
 from recipes import datasets, folder, folder_check
 from recipes.calibration import heldout_split
+from recipes.subsets import subset_indices
+from recipes.transforms import Normalisation, random_crop_flip, random_hflip
 
 
 @dataclass(frozen=True)
@@ -42,37 +44,6 @@ def dataset_info(cfg) -> DatasetInfo:
     )
 
 
-def normalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """uint8 (B,C,H,W) -> float32 normalised with per-channel mean/std given in [0, 1] units."""
-    return (images.float() / 255.0 - mean) / std
-
-
-def random_crop_flip(images: torch.Tensor, padding: int, hflip: bool, generator: torch.Generator) -> torch.Tensor:
-    """RandomCrop(size, padding) with zero padding, then a horizontal flip with probability 1/2, per sample.
-
-    One gather for the whole batch: each sample's crop offset becomes row/column index grids into the padded batch.
-    Random draws come from `generator` (on the generator's device) so the epoch's augmentation is reproducible.
-    """
-    b, c, h, w = images.shape
-    dev, gen_dev = images.device, generator.device
-    if padding > 0:
-        padded = torch.nn.functional.pad(images, (padding, padding, padding, padding))
-        dy = torch.randint(0, 2 * padding + 1, (b, 1), generator=generator, device=gen_dev).to(dev)
-        dx = torch.randint(0, 2 * padding + 1, (b, 1), generator=generator, device=gen_dev).to(dev)
-        rows = (dy + torch.arange(h, device=dev))[:, None, :, None].expand(b, c, h, w + 2 * padding)
-        cols = (dx + torch.arange(w, device=dev))[:, None, None, :].expand(b, c, h, w)
-        images = padded.gather(2, rows).gather(3, cols)
-    return random_hflip(images, hflip, generator)
-
-
-def random_hflip(images: torch.Tensor, hflip: bool, generator: torch.Generator) -> torch.Tensor:
-    """Each image of the batch mirrored left-right with probability 1/2 (drawn from `generator`) if `hflip`."""
-    if not hflip:
-        return images
-    flip = torch.rand(len(images), generator=generator, device=generator.device).to(images.device) < 0.5
-    return torch.where(flip[:, None, None, None], images.flip(3), images)
-
-
 def _load_splits(cfg, seed: int) -> tuple:
     """(train images, labels), (test images, labels) as uint8 / int64 tensors, the training ones already cut to
     dataset.subset, and the files skipped as unreadable; a folder is checked and decoded here, once, and only the
@@ -89,40 +60,6 @@ def _load_splits(cfg, seed: int) -> tuple:
         chosen = subset_indices(cfg, train_y, seed)
         train_x, train_y = train_x[chosen], train_y[chosen]
     return (train_x, train_y), test, []
-
-
-def balanced_subset(labels: torch.Tensor, n: int, num_classes: int, seed: int) -> torch.Tensor:
-    """Sorted indices of `n` training images with n // num_classes of every class (the first n % num_classes
-    classes get one more), drawn without replacement by `seed`: a small-data subset with no class imbalance
-    that differs between seeds, so seed-to-seed spread includes the choice of images."""
-    counts = torch.bincount(labels, minlength=num_classes)
-    wanted = torch.full((num_classes,), n // num_classes)
-    wanted[: n % num_classes] += 1
-    short = [c for c in range(num_classes) if counts[c] < wanted[c]]
-    if short:
-        raise ValueError(
-            f"dataset.subset={n} with dataset.subset_balanced=true needs {int(wanted[short[0]])} images of class "
-            f"{short[0]}, which has {int(counts[short[0]])}"
-        )
-    generator = torch.Generator().manual_seed(seed)
-    order = torch.randperm(len(labels), generator=generator)
-    rank_in_class = torch.empty_like(order)  # the position of each image among its class, in the random order
-    for c in range(num_classes):
-        members = order[labels[order] == c]
-        rank_in_class[members] = torch.arange(len(members))
-    return torch.nonzero(rank_in_class < wanted[labels]).squeeze(1)
-
-
-def subset_indices(cfg, labels: torch.Tensor, seed: int) -> torch.Tensor | slice:
-    """The training images `dataset.subset=N` keeps: with `subset_balanced`, N / num_classes per class drawn by
-    the seed (balanced_subset); else the first N, except in an image folder, whose files are listed class by
-    class (the first N would be the first classes only), where N are drawn by the seed."""
-    n = int(cfg.subset)
-    if cfg.subset_balanced:
-        return balanced_subset(labels, n, int(cfg.num_classes), seed)
-    if cfg.name == "imagefolder":
-        return torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))[:n].sort().values
-    return slice(n)
 
 
 def folder_samples(cfg, seed: int) -> folder_check.CheckedSamples:
@@ -182,8 +119,7 @@ class InMemoryData:
             self._holdout = (train_x[self.holdout_indices].to(device), train_y[self.holdout_indices].to(device))
         self._train = (train_x[keep].to(device), train_y[keep].to(device))
         self._test = (test_x.to(device), test_y.to(device))
-        self._mean = torch.tensor(self.info.mean, device=device).view(1, -1, 1, 1)
-        self._std = torch.tensor(self.info.std, device=device).view(1, -1, 1, 1)
+        self.norm = Normalisation(self.info.mean, self.info.std, device)
         self._check_shape(train_x)
 
     def _check_shape(self, images: torch.Tensor) -> None:
@@ -219,7 +155,7 @@ class InMemoryData:
                 break
             x = self._augment(images[idx], generator)
             mine = slice(self.rank * per_rank, (self.rank + 1) * per_rank)
-            yield normalise(x[mine], self._mean, self._std), labels[idx[mine]]
+            yield self.norm.uint8(x[mine]), labels[idx[mine]]
 
     def _augment(self, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         if self.resized_crop:
@@ -238,11 +174,11 @@ class InMemoryData:
         for start in range(0, len(labels), batch_size):
             batch = images[start : start + batch_size]
             batch = folder.center_crop(batch, self.info.img_size) if self.resized_crop else batch
-            yield normalise(batch, self._mean, self._std), labels[start : start + batch_size]
+            yield self.norm.uint8(batch), labels[start : start + batch_size]
 
     def denormalise(self, images: torch.Tensor) -> torch.Tensor:
         """Normalised float images back to [0, 1] (for pictures of a batch)."""
-        return (images * self._std + self._mean).clamp(0, 1)
+        return self.norm.denormalise(images)
 
 
 class FolderData:
@@ -277,8 +213,7 @@ class FolderData:
         self._train = folder.ImageFiles([s for i, s in enumerate(train) if i not in held], train_tf, mode)
         self._test = folder.ImageFiles(checked.test, test_tf, mode)
         self._holdout = folder.ImageFiles([train[i] for i in sorted(held)], test_tf, mode) if held else None
-        self._mean = torch.tensor(self.info.mean, device=device).view(1, -1, 1, 1)
-        self._std = torch.tensor(self.info.std, device=device).view(1, -1, 1, 1)
+        self.norm = Normalisation(self.info.mean, self.info.std, device)
 
     @property
     def num_train(self) -> int:
@@ -312,7 +247,7 @@ class FolderData:
     def _to_device(self, loader):
         for x, y in filter(None, loader):  # None: no file of the batch could be read (ImageFiles)
             x = x.to(self.device, non_blocking=True)
-            yield normalise(x, self._mean, self._std), y.to(self.device, non_blocking=True)
+            yield self.norm.uint8(x), y.to(self.device, non_blocking=True)
 
     def train_batches(self, batch_size: int, generator: torch.Generator):
         seed = int(torch.randint(2**62, (1,), generator=generator, device=generator.device))
@@ -333,7 +268,7 @@ class FolderData:
         return self._to_device(self._loader(test, batch_size))
 
     def denormalise(self, images: torch.Tensor) -> torch.Tensor:
-        return (images * self._std + self._mean).clamp(0, 1)
+        return self.norm.denormalise(images)
 
 
 def build_data(cfg, device: torch.device, seed: int, rank: int = 0, world_size: int = 1):

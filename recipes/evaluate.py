@@ -2,7 +2,8 @@
 
 The output dir (default `<run dir>/eval/`, where sweep summaries look) gets `eval.json` (clean and temperature-
 scaled metrics, occlusion curves, OOD detection), `predictions.npz` (test logits and labels, the temperature and
-its fitting split: later analysis needs no re-run), `reliability.png`, `occlusion.png`, and the diagram in `tb/`.
+its fitting split: later analysis needs no re-run), `reliability.png`, `occlusion.png`, and the diagram in `tb/`
+(those three written by recipes.eval_outputs).
 The model and data are rebuilt from the config saved in the checkpoint, so evaluation sees the run's dataset,
 holdout split and normalisation. eval.py is a thin Hydra wrapper; tests call `evaluate_checkpoint` directly.
 """
@@ -10,26 +11,25 @@ holdout split and normalisation. eval.py is a thin Hydra wrapper; tests call `ev
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from recipes import checkpoint as ckpt
+from recipes.builders import build_network, step_config
 from recipes.calibration import fit_temperature, heldout_split
 from recipes.catalogue import N_BINS
 from recipes.config import load_option, resolve_device, validate, validate_eval
-from recipes.data import IN_MEMORY, build_data, dataset_info, normalise
+from recipes.data import IN_MEMORY, build_data, dataset_info
 from recipes.engine import StepConfig, predict
+from recipes.eval_outputs import write_figures, write_predictions
 from recipes.metrics import classification_metrics
-from recipes.plots import curve_plot, figure_rgb, reliability_diagram
 from recipes.robustness import adapt_images, noise_images, occlusion_curve, ood_scores
-from recipes.run import build_network, step_config
 from recipes.tracking import write_json
+from recipes.transforms import Normalisation
 
 log = logging.getLogger(__name__)
 EVAL_JSON, PREDICTIONS = "eval.json", "predictions.npz"
@@ -230,13 +230,11 @@ def ood_detection(run: Loaded, test_logits: torch.Tensor, ood_sets: dict) -> dic
             for n in sizes
         )
         results[kind] = ood_scores(test_logits, run.predict(batches)[0])
-    mean = torch.tensor(info.mean, device=run.device).view(1, -1, 1, 1)
-    std = torch.tensor(info.std, device=run.device).view(1, -1, 1, 1)
+    norm = Normalisation(info.mean, info.std, run.device)
     for name, other in ood_sets.items():
 
         def to_model_input(images, other=other):  # the other set's pixels, normalised as the model expects
-            pixels = adapt_images(other.denormalise(images.float()), info.in_chans, info.img_size)
-            return normalise(pixels * 255.0, mean, std)
+            return norm.pixels(adapt_images(other.denormalise(images.float()), info.in_chans, info.img_size))
 
         transform = None if other is run.data else to_model_input
         out_logits = run.predict(other.eval_batches("test", run.batch_size), transform)[0]
@@ -262,49 +260,6 @@ def build_record(ckpt_file: Path, state: dict, run: Loaded, ts: dict, occ: dict,
         "occlusion_border": occ["border"],
         "ood": ood,
     }
-
-
-def write_predictions(path: Path, logits: torch.Tensor, labels: torch.Tensor, ts: dict) -> None:
-    """predictions.npz, atomically: test logits/labels, the temperature (NaN if none) and its fitting split."""
-    fitted = ts["logits"] is not None
-    ts_logits = ts["logits"].cpu().numpy() if fitted else np.zeros((0, logits.shape[1]), np.float32)
-    ts_labels = ts["labels"].cpu().numpy() if fitted else np.zeros(0, np.int64)
-    temperature = ts["temperature"] if fitted else np.nan
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        np.savez(
-            f,
-            logits=logits.cpu().numpy(),
-            labels=labels.cpu().numpy(),
-            temperature=np.float64(temperature),
-            ts_split=np.str_(ts["ts_split"]["name"]),
-            ts_indices=ts["indices"].cpu().numpy(),
-            ts_logits=ts_logits,
-            ts_labels=ts_labels,
-        )
-    os.replace(tmp, path)
-
-
-def write_figures(out: Path, logits: torch.Tensor, labels: torch.Tensor, record: dict) -> None:
-    """reliability.png (before and after scaling overlaid), occlusion.png, and the diagram in TensorBoard."""
-    from torch.utils.tensorboard import SummaryWriter
-
-    temperature, scales, runs = record["temperature"], {"before TS": 1.0}, {}
-    if temperature is not None:
-        scales[f"after TS (T = {temperature:.3f})"] = temperature
-    for label, scale in scales.items():
-        confidence, prediction = (logits.double() / scale).softmax(dim=1).max(dim=1)
-        runs[label] = (confidence.cpu(), (prediction == labels).cpu())
-    figure = reliability_diagram(runs, N_BINS, out / "reliability.png")
-    curve_plot(
-        {"centred hole": record["occlusion_center"], "border": record["occlusion_border"]},
-        "occluded fraction of the image",
-        "top-1 accuracy",
-        out / "occlusion.png",
-        title=f"Occlusion, {record['model']} on {record['dataset']}",
-    )
-    with SummaryWriter(str(out / "tb")) as writer:
-        writer.add_image("eval/reliability", figure_rgb(figure), record["epoch"], dataformats="HWC")
 
 
 def evaluate_checkpoint(cfg: DictConfig) -> dict:

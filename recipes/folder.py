@@ -195,7 +195,8 @@ def crop_boxes(images: torch.Tensor, boxes: torch.Tensor, size: int) -> torch.Te
 
 def random_resized_crop(images: torch.Tensor, size: int, *, generator: torch.Generator) -> torch.Tensor:
     """torchvision's RandomResizedCrop(size) (default scale and ratio) for a whole (B, C, H, W) batch, its draws
-    from `generator` as in random_crop_flip: float (B, C, size, size) in the input's value scale (0-255)."""
+    from `generator` as in recipes.transforms.random_crop_flip: float (B, C, size, size) in the input's value
+    scale (0-255)."""
     boxes = resized_crop_boxes(len(images), *images.shape[-2:], generator=generator)
     return crop_boxes(images, boxes, size)
 

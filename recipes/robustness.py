@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Sequence
 import torch
 from torch import Tensor
 
+from recipes.transforms import Normalisation
+
 DEFAULT_FRACTIONS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
 
 # ----------------------------------------------------------------------------------------- occlusion
@@ -213,9 +215,7 @@ def noise_images(
         pixels = torch.rand(size, generator=generator, device=device)
     else:
         raise ValueError(f"kind must be 'gaussian' or 'uniform', got {kind!r}")
-    mean_t = torch.tensor(mean, dtype=torch.float32, device=device)[:, None, None]
-    std_t = torch.tensor(std, dtype=torch.float32, device=device)[:, None, None]
-    return (pixels - mean_t) / std_t
+    return Normalisation(mean, std, device).pixels(pixels)
 
 
 # ----------------------------------------------------------------------------------------- adversarial
@@ -240,8 +240,7 @@ def fgsm(
         One adversarial copy of ``images`` per eps (normalised, detached).
     """
     device = images.device
-    mean_t = torch.tensor(mean, dtype=torch.float32, device=device).view(1, -1, 1, 1)
-    std_t = torch.tensor(std, dtype=torch.float32, device=device).view(1, -1, 1, 1)
+    norm = Normalisation(mean, std, device)
     was_training = model.training
     model.eval()
     x = images.detach().float().requires_grad_(True)
@@ -249,6 +248,6 @@ def fgsm(
         loss = torch.nn.functional.cross_entropy(model(x).float(), labels, reduction="sum")
         (grad,) = torch.autograd.grad(loss, x)
     model.train(was_training)
-    low, high = (0 - mean_t) / std_t, (1 - mean_t) / std_t
+    low, high = norm.pixels(torch.zeros_like(norm.mean)), norm.pixels(torch.ones_like(norm.mean))
     step = grad.sign()
-    return [torch.maximum(torch.minimum(x.detach() + e / std_t * step, high), low) for e in eps]
+    return [torch.maximum(torch.minimum(x.detach() + e / norm.std * step, high), low) for e in eps]

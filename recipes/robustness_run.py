@@ -26,6 +26,7 @@ from torch import Tensor
 from recipes import distributed
 from recipes.corruptions import CORRUPTIONS, SEVERITIES, corrupt
 from recipes.robustness import fgsm, noise_images, occlude_center, ood_scores
+from recipes.transforms import Normalisation
 
 ROBUSTNESS_JSON = "robustness.json"
 SUBSET_SEED = 22
@@ -65,15 +66,14 @@ def _correct(predict: Callable[[Tensor], Tensor], batches, transform: Callable[[
 
 def _corruption_hits(predict, batches, data, device, rank: int) -> dict[tuple[str, int], Tensor]:
     """Per-image hits under each corruption and severity; each pair has its own fixed seed (paired runs)."""
-    mean = torch.tensor(data.info.mean, device=device).view(1, -1, 1, 1)
-    std = torch.tensor(data.info.std, device=device).view(1, -1, 1, 1)
+    norm = Normalisation(data.info.mean, data.info.std, device)
     hits = {}
     for i, name in enumerate(CORRUPTIONS):
         for severity in SEVERITIES:
             generator = torch.Generator(device=device).manual_seed(SUBSET_SEED + 1000 * rank + 10 * i + severity)
 
             def corrupted(x, name=name, severity=severity, generator=generator):
-                return (corrupt(data.denormalise(x.float()), name, severity, generator) - mean) / std
+                return norm.pixels(corrupt(data.denormalise(x.float()), name, severity, generator))
 
             hits[name, severity] = _correct(predict, batches, corrupted)
     return hits

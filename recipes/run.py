@@ -1,5 +1,6 @@
 """run_training(cfg, run_dir): build everything from a composed config, train, evaluate every epoch, log, resume.
 
+The Trainer assembles a run from recipes.builders' blocks (it looks them up here, so tests patch `recipes.run`).
 train.py is a thin Hydra wrapper around this function, and tests call it directly.
 """
 
@@ -12,150 +13,35 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from augment import METHODS, MODEL_METHODS, MixChoice, MixUntil, check_model, needs_model, set_epoch
-from models import build_model, weights_source, without_pretrained
+from augment import set_epoch
+from models import weights_source
 from recipes import checkpoint as ckpt
 from recipes import distributed
+from recipes.builders import (
+    CHOICE_STREAM,
+    MIX_STREAM,
+    MODEL_STREAM,
+    build_mixer,
+    build_network,
+    build_optimizer,
+    build_scheduler,
+    check_mixer_fits_model,
+    epoch_seed,
+    run_values,
+    step_config,
+    wrap_model,
+)
 from recipes.catalogue import summary_metrics
 from recipes.config import ConfigError, changed_settings, resolve_device, validate
-from recipes.data import DatasetInfo, build_data, dataset_info
-from recipes.engine import StepConfig, lr_factor, predict, train_one_epoch
+from recipes.data import build_data, dataset_info
+from recipes.engine import predict, train_one_epoch
 from recipes.metrics import classification_metrics
-from recipes.precision import cpu_attention, device_name, resolve_precision
+from recipes.precision import cpu_attention, device_name
 from recipes.robustness_run import ROBUSTNESS_JSON, measure_robustness
-from recipes.run_keys import applying_augment_args
 from recipes.run_lock import one_trainer_per_run_dir
 from recipes.tracking import RunTracker, read_summary, write_failure, write_json
 
 log = logging.getLogger(__name__)
-
-
-# ----------------------------------------------------------------------------- building blocks
-
-
-def build_mixer(
-    augment_cfg: DictConfig,
-    num_classes: int,
-    generator: torch.Generator,
-    choice_generator: torch.Generator | None = None,
-):
-    """The augment library's mixer named by `augment.name`; every other key of the node is a constructor arg.
-
-    `name: choice` builds MixChoice (timm's mixup/cutmix switch, generalised): `methods` maps method names to their
-    args and `probs` gives each one's chance per batch. All mixers share `generator`; the per-batch choice is drawn
-    from `choice_generator` (default: `generator`) — a CPU one spares a CUDA run one synchronisation per batch.
-    `off_epoch` (any method) wraps the mixer in MixUntil: epochs after it train unmixed.
-    """
-    kwargs = applying_augment_args(OmegaConf.to_container(augment_cfg, resolve=True))  # augment=none alpha=...
-    off_epoch = kwargs.pop("off_epoch", None)
-    if off_epoch is not None:
-        return MixUntil(
-            build_mixer(OmegaConf.create(kwargs), num_classes, generator, choice_generator), off_epoch=off_epoch
-        )
-    name = kwargs.pop("name")
-    if name == "choice":
-        methods, probs = kwargs.pop("methods"), kwargs.pop("probs")
-        mixers = [
-            build_mixer(OmegaConf.create({"name": m, **(args or {})}), num_classes, generator)
-            for m, args in methods.items()
-        ]
-        return MixChoice(mixers, list(probs), generator=choice_generator or generator)
-    methods = {**METHODS, **MODEL_METHODS}
-    if name not in methods:
-        raise ConfigError(f"augment.name={name!r} is unknown: choose one of {', '.join(sorted(methods))} or choice")
-    return methods[name](num_classes=num_classes, generator=generator, **kwargs)
-
-
-def build_network(model_cfg: DictConfig, info: DatasetInfo, *, pretrained: bool = True) -> torch.nn.Module:
-    """models.build_model for the model node and the dataset's shape; pretrained=False leaves out pretrained
-    weights (for a model whose weights a checkpoint replaces). Its ValueErrors (a depth the architecture
-    cannot have, an img_size that is no multiple of the patch size) are config mistakes: ConfigError."""
-    model_kwargs = OmegaConf.to_container(model_cfg, resolve=True)
-    try:
-        return build_model(
-            **(model_kwargs if pretrained else without_pretrained(model_kwargs)),
-            num_classes=info.num_classes,
-            in_chans=info.in_chans,
-            img_size=info.img_size,
-        )
-    except ValueError as err:
-        raise ConfigError(f"model: {err}") from err
-
-
-def _sgd(params, optim: DictConfig) -> torch.optim.Optimizer:
-    return torch.optim.SGD(
-        params, lr=optim.lr, momentum=optim.momentum, nesterov=bool(optim.nesterov), weight_decay=optim.weight_decay
-    )
-
-
-def _adamw(params, optim: DictConfig) -> torch.optim.Optimizer:
-    return torch.optim.AdamW(params, lr=optim.lr, betas=tuple(optim.betas), weight_decay=optim.weight_decay)
-
-
-# optim.name -> builder(parameters, optim node); recipes.schema declares each one's keys.
-OPTIMIZERS = {"sgd": _sgd, "adamw": _adamw}
-
-
-def build_optimizer(model: torch.nn.Module, optim: DictConfig) -> torch.optim.Optimizer:
-    """The optimiser `optim.name` (OPTIMIZERS); weight decay on every parameter, as the CIFAR papers do."""
-    if optim.name not in OPTIMIZERS:
-        raise ConfigError(f"optim.name={optim.name!r} is unknown: choose one of {', '.join(sorted(OPTIMIZERS))}")
-    return OPTIMIZERS[optim.name](model.parameters(), optim)
-
-
-def build_scheduler(optimizer, cfg: DictConfig, steps_per_epoch: int):
-    epochs, sched, base_lr = int(cfg.trainer.epochs), cfg.sched, float(cfg.optim.lr)
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: lr_factor(step, steps_per_epoch, epochs, sched, base_lr)
-    )
-
-
-def step_config(cfg: DictConfig, device: torch.device) -> StepConfig:
-    """How each step runs on `device`; 'auto' precision and memory format resolve in recipes.precision."""
-    precision = resolve_precision(cfg.trainer.precision, cfg.trainer.channels_last, device)
-    return StepConfig(
-        autocast_dtype=torch.bfloat16 if precision.bf16 else None,
-        channels_last=precision.channels_last,
-        grad_clip=float(cfg.trainer.grad_clip),
-        label_smoothing=float(cfg.label_smoothing),
-        log_every=int(cfg.trainer.log_every),
-        progress=bool(cfg.trainer.progress),
-        precision=precision.describe(),
-    )
-
-
-# The random streams of an epoch, kept apart by an offset added to the rank in epoch_seed: the mixers' draws, the
-# model's own randomness (dropout, stochastic depth: torch's global RNG) and MixChoice's per-batch pick. The data
-# stream has none (every rank draws the same global batches). Changing a value changes every run's draws.
-MIX_STREAM, MODEL_STREAM, CHOICE_STREAM = 1, 1000, 2000
-
-
-def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
-    """Seed of everything random in one epoch: a killed run resumed at an epoch boundary redraws the same."""
-    return (seed * 1_000_003 + epoch * 7_919 + rank * 104_729) % (2**63)
-
-
-def run_values(cfg: DictConfig) -> dict:
-    """The run-defining values summary.json carries at its top level, for sweep tables to group runs by.
-
-    alpha, prob and mode are None where the method does not take them (recipes.run_keys.applies).
-    `model` is the configs/model option (`model_choice`, which train.py sets; `model.name` for a config composed
-    without it) and `model_args` the model node's other keys (e.g. {"width": 16}), its defining sizes.
-    """
-    aug = applying_augment_args(OmegaConf.to_container(cfg.augment, resolve=True))
-    model = OmegaConf.to_container(cfg.model, resolve=True)
-    return {
-        "dataset": cfg.dataset.name,
-        "model": cfg.get("model_choice") or model["name"],
-        "model_args": {k: v for k, v in model.items() if k != "name"},
-        "augment": aug["name"],
-        "alpha": aug.get("alpha"),
-        "prob": aug.get("prob"),
-        "mode": aug.get("mode"),
-        "seed": int(cfg.seed),
-        "label_smoothing": float(cfg.label_smoothing),
-        "experiment": cfg.get("experiment"),
-    }
 
 
 # ----------------------------------------------------------------------------- the run
@@ -237,7 +123,7 @@ class Trainer:
             log.info("attention: timm's explicit matmul path on a CPU (faster than the fused kernel in bf16)")
         if self.step_cfg.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
-        self._check_mixer_fits_model()
+        check_mixer_fits_model(self.mixer, self.model, cfg)
         state = self._checkpoint_to_resume(resume_from)
         self.data = build_data(cfg.dataset, self.device, int(cfg.seed), self.dist.rank, self.dist.world_size)
         self.steps_per_epoch = self.data.steps_per_epoch(self.batch_size)
@@ -252,21 +138,8 @@ class Trainer:
         if state:
             self._restore(state)
         distributed.check_same_on_all_ranks(self.epoch, "the epoch to resume from", self.device, self.dist)
-        self.train_model = self._wrap_model()
+        self.train_model = wrap_model(self.model, cfg.trainer, self.device, self.dist)
         self.tracker = RunTracker(run_dir, self.epoch, self.epoch * self.steps_per_epoch) if self.dist.is_main else None
-
-    def _check_mixer_fits_model(self) -> None:
-        """A mixer that needs the model (TransMix: attention; Manifold Mixup: stages) fails here, before any data."""
-        what = f"augment={self.cfg.augment.name} with model={self.cfg.get('model_choice') or self.cfg.model.name}"
-        try:
-            check_model(self.mixer, self.model)
-        except ValueError as err:
-            raise ConfigError(f"{what}: {err}") from err
-        if self.cfg.trainer.compile and needs_model(self.mixer):
-            raise ConfigError(
-                f"{what} and trainer.compile=true: this method hooks the model's modules per step, which makes "
-                "torch.compile recompile; set trainer.compile=false"
-            )
 
     def _resume_source(self):
         """The checkpoint this run continues from (ckpt_path, or with resume=true its own last.pt), or None."""
@@ -296,17 +169,6 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.best_top1, self.wall_s = state["epoch"], state["best_top1"], state["wall_s"]
-
-    def _wrap_model(self) -> torch.nn.Module:
-        model = self.model
-        if self.dist.enabled:
-            if self.cfg.trainer.sync_bn:
-                model = torch.nn.SyncBatchNorm.convert_sync_batchnorm(model)
-            ids = [self.device.index] if self.device.type == "cuda" else None
-            model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
-        if self.cfg.trainer.compile:
-            model = torch.compile(model)
-        return model
 
     # ------------------------------------------------------------------------- loop
 

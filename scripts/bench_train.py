@@ -14,31 +14,29 @@ the images on the device too, so JPEG decoding (DataLoader workers in a real Ima
 Per method it prints images/s, ms per step, the step time relative to augment=none (the methods take turns
 in every repeat, so the ratios compare like with like), and the time the batch production plus mixing take
 alone over the same steps, as a share of the step ("data+aug"). Times are medians over --repeats. On a CPU
-shared with other work, `--threads 1` is steadier (docs/benchmarks.md).
+shared with other work, `--threads 1` is steadier (docs/benchmarks.md). `--formats` runs scripts/bench_formats.py's
+table instead; the timing helpers both use are in scripts/bench_timing.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
-import platform
 import statistics
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
+from bench_formats import bench_formats
+from bench_timing import ROOT, batches, hardware, make_mixer, profile, time_steps
 from omegaconf import OmegaConf
 
 from augment import check_model, needs_model
 from models import build_model
+from recipes.builders import build_optimizer
 from recipes.config import load_option
 from recipes.data import InMemoryData
-from recipes.engine import StepConfig, predict, train_one_epoch
+from recipes.engine import StepConfig, train_one_epoch
 from recipes.precision import resolve_precision
-from recipes.run import build_mixer, build_optimizer
-
-ROOT = Path(__file__).resolve().parents[1]
 
 METHODS = ("none", "cutmix", "mixup", "fmix", "manifold_mixup", "transmix")
 DEFAULT_METHODS = ("none", "cutmix", "mixup", "fmix")
@@ -79,11 +77,6 @@ SETTINGS = {
 }
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def make_data(setting: Setting, batch: int, steps: int, device: torch.device) -> InMemoryData:
     """configs/dataset/synthetic.yaml at this size: uint8 images on the device, as CIFAR is in train.py."""
     cfg = load_option(ROOT / "configs" / "dataset" / "synthetic.yaml")
@@ -99,19 +92,6 @@ def make_data(setting: Setting, batch: int, steps: int, device: torch.device) ->
     return InMemoryData(cfg, device, seed=0)
 
 
-def batches(data: InMemoryData, batch: int, steps: int, generator: torch.Generator):
-    """`steps` training batches, reshuffling whenever the held images run out (a new epoch)."""
-    epochs = (data.train_batches(batch, generator) for _ in itertools.count())
-    return itertools.islice(itertools.chain.from_iterable(epochs), steps)
-
-
-def make_mixer(method: str, num_classes: int, device: torch.device):
-    cfg = load_option(ROOT / "configs" / "augment" / f"{method}.yaml")
-    if method == "cutmix":
-        cfg.mode = "elem"  # one box per image: the costliest mode
-    return build_mixer(cfg, num_classes, torch.Generator(device=device).manual_seed(0))
-
-
 def fits(mixer, model, method: str, setting: Setting) -> bool:
     """False (and a note) when a model-aware method cannot run on this setting's model (TransMix on a CNN)."""
     try:
@@ -120,14 +100,6 @@ def fits(mixer, model, method: str, setting: Setting) -> bool:
         print(f"skipping {method} on {setting.model['name']}: {err}")
         return False
     return True
-
-
-def time_steps(fn, device: torch.device) -> float:
-    sync(device)
-    start = time.perf_counter()
-    fn()
-    sync(device)
-    return time.perf_counter() - start
 
 
 def bench_setting(setting: Setting, args, device: torch.device) -> list[dict]:
@@ -202,85 +174,6 @@ def bench_setting(setting: Setting, args, device: torch.device) -> list[dict]:
     return rows
 
 
-# The default run (configs/train.yaml): width-16 PreAct-ResNet18 on 1x28x28 Fashion-MNIST-shaped images, batch 128.
-FORMATS = [("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)]
-EVAL_BATCHES = (1024, 256, 128)
-
-
-def bench_formats(args, device: torch.device) -> list[str]:
-    """Training step and evaluation forward of the default run's model in each numeric format, interleaved.
-
-    Training: images/s of train_one_epoch without mixing over `steps` steps; evaluation: images/s of
-    recipes.engine.predict (what train.py evaluates with) at each eval batch size. Medians over the repeats.
-    """
-    batch, steps = args.batch_size or 128, args.steps or 4
-    cfg = OmegaConf.load(ROOT / "configs" / "dataset" / "synthetic.yaml")
-    cfg.merge_with({"img_size": 28, "in_chans": 1, "mean": [0.5], "std": [0.25], "train_size": batch * steps})
-    cfg.merge_with({"test_size": max(EVAL_BATCHES) * 2})
-    data = InMemoryData(cfg, device, seed=0)
-    gen = torch.Generator(device=device).manual_seed(0)
-    mixer = make_mixer("none", 10, device)
-    runs = {}
-    for precision, channels_last in FORMATS:
-        model = build_model("preact_resnet18", num_classes=10, in_chans=1, img_size=28, width=16).to(device)
-        model = model.to(memory_format=torch.channels_last) if channels_last else model
-        sgd = {"name": "sgd", "lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}
-        optimizer = build_optimizer(model, OmegaConf.create(sgd))
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
-        dtype = torch.bfloat16 if precision == "bf16" else None
-        step_cfg = StepConfig(autocast_dtype=dtype, channels_last=channels_last, progress=False)
-        runs[(precision, channels_last)] = (model, optimizer, scheduler, step_cfg)
-
-    def train(key, n):
-        model, optimizer, scheduler, step_cfg = runs[key]
-        stats = train_one_epoch(
-            model, batches(data, batch, n, gen), mixer, optimizer, scheduler,
-            step_cfg=step_cfg, epoch=1, total_steps=n,
-        )  # fmt: skip
-        return batch * n / stats["train_s"]
-
-    def evaluate(key, eval_batch):
-        model, _, _, step_cfg = runs[key]
-        fmt = {"autocast_dtype": step_cfg.autocast_dtype, "channels_last": step_cfg.channels_last}
-        return cfg.test_size / time_steps(lambda: predict(model, data.eval_batches("test", eval_batch), **fmt), device)
-
-    for key in runs:  # warm-up
-        train(key, 1)
-    train_rates = {key: [] for key in runs}
-    eval_rates = {(key, b): [] for key in runs for b in EVAL_BATCHES}
-    for _ in range(args.repeats):
-        for key in runs:
-            train_rates[key].append(train(key, steps))
-            for b in EVAL_BATCHES:
-                eval_rates[(key, b)].append(evaluate(key, b))
-    auto = resolve_precision("auto", "auto", device)
-    header = "| format | train img/s | " + " | ".join(f"eval img/s @ {b}" for b in EVAL_BATCHES)
-    lines = [header + " | best eval ÷ train |", "|---" * (len(EVAL_BATCHES) + 3) + "|"]
-    for key in runs:
-        precision, channels_last = key
-        name = f"{precision} + {'channels_last' if channels_last else 'NCHW'}"
-        name += " **(auto)**" if (auto.bf16, auto.channels_last) == (precision == "bf16", channels_last) else ""
-        train_med = statistics.median(train_rates[key])
-        evals = [statistics.median(eval_rates[(key, b)]) for b in EVAL_BATCHES]
-        cells = " | ".join(f"{e:,.0f}" for e in evals)
-        lines.append(f"| {name} | {train_med:,.0f} | {cells} | {max(evals) / train_med:.1f} |")
-    lines.append(f"\nauto: {auto.describe()}")
-    return lines
-
-
-def profile(fn, device: torch.device) -> None:
-    """Where a step's time goes: torch.profiler's operators, most self time (on the device when CUDA) first."""
-    from torch.profiler import ProfilerActivity
-    from torch.profiler import profile as torch_profile
-
-    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-    with torch_profile(activities=activities) as prof:
-        fn()
-        sync(device)
-    key = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    print(prof.key_averages().table(sort_by=key, row_limit=15))
-
-
 def markdown(rows: list[dict]) -> list[str]:
     """The table; `step ÷ none` is measured, `1 + Δdata/step` derives it from the data+aug times alone.
 
@@ -302,12 +195,6 @@ def markdown(rows: list[dict]) -> list[str]:
             f"{r['data_ms']:.2f} | {r['data_ms'] / r['step_ms']:.1%} |"
         )
     return lines
-
-
-def hardware(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    return f"CPU ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
 def parse_args():

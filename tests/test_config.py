@@ -8,10 +8,10 @@ from omegaconf import OmegaConf
 
 from augment import check_model, mixed_forward, needs_model
 from models import build_model
+from recipes.builders import build_mixer
 from recipes.config import ConfigError, resolve_device, validate
 from recipes.data import dataset_info
 from recipes.recipe_origin import describe_recipe, origin
-from recipes.run import build_mixer
 from tests.conftest import CONFIGS, compose_cfg
 
 DATASETS = sorted(p.stem for p in (CONFIGS / "dataset").glob("*.yaml"))

@@ -9,7 +9,9 @@ import torch
 from omegaconf import OmegaConf
 
 from recipes import datasets
-from recipes.data import InMemoryData, balanced_subset, build_data, random_crop_flip
+from recipes.data import InMemoryData, build_data
+from recipes.subsets import balanced_subset
+from recipes.transforms import Normalisation, random_crop_flip
 from tests.conftest import compose_cfg, write_image_folder
 
 
@@ -99,6 +101,17 @@ def test_crop_is_a_window_of_the_zero_padded_image_and_flip_mirrors():
         assert matches, f"sample {i} is not a (flipped) window of its padded image"
         offsets.add(matches[0][:2])
     assert len(offsets) > 10  # per-sample offsets, not one for the batch
+
+
+def test_normalisation_is_per_channel_and_denormalise_inverts_it():
+    norm = Normalisation((0.25, 0.5), (0.5, 0.125))
+    images = torch.randint(0, 256, (3, 2, 4, 4), dtype=torch.uint8)
+    pixels = images.double() / 255
+    expected = torch.stack([(pixels[:, 0] - 0.25) / 0.5, (pixels[:, 1] - 0.5) / 0.125], dim=1)
+    torch.testing.assert_close(norm.uint8(images).double(), expected, rtol=0, atol=1e-5)
+    torch.testing.assert_close(norm.pixels(pixels.float()), norm.uint8(images), rtol=0, atol=1e-5)
+    torch.testing.assert_close(norm.denormalise(norm.uint8(images)).double(), pixels, rtol=0, atol=1e-6)
+    assert norm.denormalise(torch.full((1, 2, 1, 1), 100.0)).eq(1).all()  # clamped to the pixel range
 
 
 def test_crop_flip_is_seeded():

@@ -28,10 +28,11 @@ from omegaconf import OmegaConf
 from models import build_model
 from recipes import distributed
 from recipes import run as run_module
+from recipes.builders import build_mixer, epoch_seed
 from recipes.data import InMemoryData
 from recipes.engine import predict
 from recipes.metrics import classification_metrics
-from recipes.run import build_mixer, epoch_seed, run_training
+from recipes.run import run_training
 from tests.conftest import FAST, ROOT, compose_cfg, force_native_bf16
 
 # No BatchNorm: 2 processes must match 1 (to fp32 rounding). 8 px images in 4 px patches keep ViT-Tiny fast (5 tokens).

@@ -11,8 +11,9 @@ from omegaconf import OmegaConf
 from scipy import stats
 from torchvision.transforms import RandomResizedCrop
 
-from recipes.data import build_data, random_hflip
+from recipes.data import build_data
 from recipes.folder import crop_boxes, resized_crop_boxes, split_folder, stored_size
+from recipes.transforms import random_hflip
 from tests.conftest import compose_cfg, write_class_folder, write_image_folder
 
 

@@ -19,7 +19,7 @@ class DatasetConfig(Node):
     name: str = MISSING
     root: str | None = MISSING
     download: bool = MISSING
-    subset: int | None = ranged(ge=1)  # train on N training images only (recipes.data.subset_indices)
+    subset: int | None = ranged(ge=1)  # train on N training images only (recipes.subsets.subset_indices)
     subset_balanced: bool = False  # true: subset / num_classes images per class, drawn by the seed
     num_classes: int = ranged(ge=2)
     in_chans: int = ranged(ge=1)
