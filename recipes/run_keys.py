@@ -14,6 +14,7 @@ Two kinds of keys do not define a run's result:
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -93,6 +94,9 @@ def result_defining(flat: Mapping[str, Any]) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------
 
 
+MAX_NAME_BYTES = 200  # run dir names longer than this end in a hash (file systems allow 255 bytes)
+
+
 def run_name(overrides: Iterable[str], augment_name: str) -> str:
     """The run dir name: the command-line overrides that define the run, sorted, joined with ',' ("default").
 
@@ -107,7 +111,14 @@ def run_name(overrides: Iterable[str], augment_name: str) -> str:
         for o in parsed
         if o.key_or_group not in NOT_RESULT_DEFINING and applies(o.key_or_group, augment_name)
     )
-    return ",".join(kept) or "default"
+    name = ",".join(kept) or "default"
+    if len(name.encode()) <= MAX_NAME_BYTES:
+        return name
+    # a file system takes 255 bytes per name: a long one keeps its readable head and ends in a hash of the whole,
+    # so the same overrides still find the same dir (.hydra/overrides.yaml in it has them all)
+    digest = hashlib.sha1(name.encode()).hexdigest()[:12]
+    head = name.encode()[: MAX_NAME_BYTES - len(digest) - 6].decode(errors="ignore")
+    return f"{head},sha1={digest}"
 
 
 def register_run_name() -> None:

@@ -113,3 +113,12 @@ def test_a_shared_override_sweep_trains_the_baseline_once(tmp_path):
         ("augment.name=mixup, augment.alpha=1.0, augment.prob=1.0, augment.mode=batch", 1),
         ("augment.name=none, augment.alpha=—, augment.prob=—, augment.mode=—", 1),
     ]
+
+
+def test_a_run_name_too_long_for_a_file_system_ends_in_a_hash_of_the_whole():
+    overrides = [f"+model.kwargs.option_{i:03d}=value_{i}" for i in range(40)]
+    name = run_name(overrides, "none")
+    assert len(name.encode()) <= 200 and name.startswith("+model.kwargs.option_000=value_0,")
+    assert name == run_name(list(reversed(overrides)), "none")  # the same overrides find the same dir
+    assert name != run_name([*overrides[:-1], "+model.kwargs.option_039=other"], "none")
+    assert run_name(overrides[:3], "none") == ",".join(sorted(overrides[:3]))  # short names stay as they were
