@@ -1,6 +1,6 @@
-"""The building blocks of a run, each from its config node: mixer, network (and the mixer-fits-model check, the
-wrapped model the steps call), optimiser, scheduler, step format, the per-epoch seeds of the named random streams,
-and the run-defining values summary.json carries.
+"""The building blocks of a run, each from its config node: network (and the mixer-fits-model check, the wrapped
+model the steps call), optimiser, scheduler, step format, the per-epoch seeds of the named random streams, and the
+run-defining values summary.json carries. The mixer is built by recipes.mixers.
 
 recipes.run's Trainer assembles a run from these; recipes.evaluate rebuilds a checkpoint's model with them.
 """
@@ -10,47 +10,14 @@ from __future__ import annotations
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from augment import METHODS, MODEL_METHODS, MixChoice, MixUntil, check_model, needs_model
+from augment import check_model, needs_model
 from models import build_model, without_pretrained
 from recipes import distributed
-from recipes.config import ConfigError
 from recipes.data import DatasetInfo
 from recipes.engine import StepConfig, lr_factor
 from recipes.precision import resolve_precision
 from recipes.run_keys import applying_augment_args
-
-
-def build_mixer(
-    augment_cfg: DictConfig,
-    num_classes: int,
-    generator: torch.Generator,
-    choice_generator: torch.Generator | None = None,
-):
-    """The augment library's mixer named by `augment.name`; every other key of the node is a constructor arg.
-
-    `name: choice` builds MixChoice (timm's mixup/cutmix switch, generalised): `methods` maps method names to their
-    args and `probs` gives each one's chance per batch. All mixers share `generator`; the per-batch choice is drawn
-    from `choice_generator` (default: `generator`) — a CPU one spares a CUDA run one synchronisation per batch.
-    `off_epoch` (any method) wraps the mixer in MixUntil: epochs after it train unmixed.
-    """
-    kwargs = applying_augment_args(OmegaConf.to_container(augment_cfg, resolve=True))  # augment=none alpha=...
-    off_epoch = kwargs.pop("off_epoch", None)
-    if off_epoch is not None:
-        return MixUntil(
-            build_mixer(OmegaConf.create(kwargs), num_classes, generator, choice_generator), off_epoch=off_epoch
-        )
-    name = kwargs.pop("name")
-    if name == "choice":
-        methods, probs = kwargs.pop("methods"), kwargs.pop("probs")
-        mixers = [
-            build_mixer(OmegaConf.create({"name": m, **(args or {})}), num_classes, generator)
-            for m, args in methods.items()
-        ]
-        return MixChoice(mixers, list(probs), generator=choice_generator or generator)
-    methods = {**METHODS, **MODEL_METHODS}
-    if name not in methods:
-        raise ConfigError(f"augment.name={name!r} is unknown: choose one of {', '.join(sorted(methods))} or choice")
-    return methods[name](num_classes=num_classes, generator=generator, **kwargs)
+from recipes.schema.rules import ConfigError
 
 
 def build_network(model_cfg: DictConfig, info: DatasetInfo, *, pretrained: bool = True) -> torch.nn.Module:

@@ -10,9 +10,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
 
-from augment import METHODS, MODEL_METHODS, MixChoice, MixUntil
-from augment._checks import SHARED_ARG_CHECKS, ArgError
-from recipes.run_keys import applying_augment_args, result_defining
+from recipes.mixers import build_mixer
+from recipes.run_keys import result_defining
 from recipes.schema import EVAL_NODES, GROUP_SCHEMAS, SCHEMAS, EvalConfig, TrainConfig, problem
 from recipes.schema.rules import ConfigError
 
@@ -35,7 +34,7 @@ def validate(cfg: DictConfig | dict) -> DictConfig:
 
     Works on any config (composed by Hydra, or saved in a checkpoint): each node is merged into its schema
     (recipes.schema: types, unknown keys), then every field's Rule and each node's relation are checked, and the
-    mixer is built once (check_mixer: the mixers' constructors own the rules of the augment args).
+    mixer is built once (recipes.mixers: the mixers' constructors own the rules of the augment args).
     """
     values = _resolved(cfg)
     values = check_node(TrainConfig, values, "")
@@ -49,40 +48,12 @@ def validate(cfg: DictConfig | dict) -> DictConfig:
                 raise ConfigError(f"augment.methods.{method} is unknown: choose from {_names('augment', 'choice')}")
             checked = check_node(schema, {"name": method, **(args or {})}, f"augment.methods.{method}.")
             augment["methods"][method] = {k: v for k, v in checked.items() if k != "name"}
-    check_mixer(augment, "augment.", values["dataset"]["num_classes"])
+    build_mixer(augment, values["dataset"]["num_classes"], torch.Generator())
     warmup, epochs = values["sched"]["warmup_epochs"], values["trainer"]["epochs"]
     if warmup > 0 and warmup >= epochs:
         raise ConfigError(f"sched.warmup_epochs={warmup} must be < trainer.epochs={epochs}")
     resolve_device(values["trainer"]["device"])
     return OmegaConf.create(values)
-
-
-def check_mixer(node: dict, prefix: str, num_classes: int):
-    """Build the mixer an augment node describes, once, on the CPU, and return it: its constructor is the one home
-    of its args' value rules (augment/_checks.py), so the schema declares only their types. The constructor's
-    ArgError becomes a ConfigError naming the key. An arg the method does not take (shared by a sweep, see
-    recipes.run_keys) is checked by the rule of the methods that take it (augment._checks.SHARED_ARG_CHECKS)."""
-    taken = applying_augment_args(node)
-    try:
-        for key in node.keys() - taken.keys():
-            if node[key] is not None and key in SHARED_ARG_CHECKS:
-                SHARED_ARG_CHECKS[key](node[key])
-        kwargs = {k: v for k, v in taken.items() if k not in ("name", "off_epoch")}
-        if node["name"] == "choice":
-            methods = kwargs["methods"].items()
-            mixers = [check_mixer({"name": m, **args}, f"{prefix}methods.{m}.", num_classes) for m, args in methods]
-            mixer = MixChoice(mixers, kwargs["probs"], generator=torch.Generator())
-        else:
-            mixer = {**METHODS, **MODEL_METHODS}[node["name"]](
-                num_classes=num_classes, generator=torch.Generator(), **kwargs
-            )
-        return mixer if taken.get("off_epoch") is None else MixUntil(mixer, off_epoch=taken["off_epoch"])
-    except ConfigError:
-        raise
-    except ArgError as err:
-        raise ConfigError(f"{prefix}{err.arg}={node.get(err.arg)!r} is invalid: {err}") from None
-    except ValueError as err:
-        raise ConfigError(f"{prefix}name={node['name']!r}: {err}") from None
 
 
 def validate_eval(cfg: DictConfig | dict) -> DictConfig:

@@ -21,7 +21,6 @@ from recipes.builders import (
     CHOICE_STREAM,
     MIX_STREAM,
     MODEL_STREAM,
-    build_mixer,
     build_network,
     build_optimizer,
     build_scheduler,
@@ -36,6 +35,7 @@ from recipes.config import ConfigError, changed_settings, resolve_device, valida
 from recipes.data import build_data, dataset_info
 from recipes.engine import predict, train_one_epoch
 from recipes.metrics import classification_metrics
+from recipes.mixers import build_mixer
 from recipes.precision import cpu_attention, device_name
 from recipes.robustness_run import ROBUSTNESS_JSON, measure_robustness
 from recipes.run_lock import one_trainer_per_run_dir

@@ -7,7 +7,7 @@ Two kinds of keys do not define a run's result:
 - augment args the chosen method does not take (`augment=none augment.alpha=0.5`, `augment=cutout
   augment.mode=elem`): accepted so that one sweep can share them across methods, but they change nothing. They
   stay out of the run dir's name (so the baseline of `augment=none,mixup augment.alpha=0.5,1.0` lands in one
-  dir and is trained once), out of the mixer's constructor (recipes.builders.build_mixer) and out of sweep groups.
+  dir and is trained once), out of the mixer's constructor (recipes.mixers.build_mixer) and out of sweep groups.
 `augment.off_epoch` applies to every method but `none` (it wraps the mixer: augment.MixUntil); null, its default
 (mixing never stops), is what a config written before the key existed meant, so a null value is left out too.
 """

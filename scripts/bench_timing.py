@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from recipes.builders import build_mixer
 from recipes.config import load_option
 from recipes.data import InMemoryData
+from recipes.mixers import build_mixer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -44,7 +44,7 @@ def build_mixers() -> dict:
 
 
 def shared_generator_choice(g: torch.Generator) -> MixChoice:
-    """One generator for the choice and both mixers, as recipes.builders.build_mixer does: folded once per worker."""
+    """One generator for the choice and both mixers, as recipes.mixers.build_mixer does: folded once per worker."""
     return MixChoice(
         [CutMix(B, mode="batch", generator=g), Mixup(B, mode="pair", generator=g)], [0.5, 0.5], generator=g
     )

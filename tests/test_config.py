@@ -8,9 +8,9 @@ from omegaconf import OmegaConf
 
 from augment import check_model, mixed_forward, needs_model
 from models import build_model
-from recipes.builders import build_mixer
 from recipes.config import ConfigError, resolve_device, validate
 from recipes.data import dataset_info
+from recipes.mixers import build_mixer
 from recipes.recipe_origin import describe_recipe, origin
 from tests.conftest import CONFIGS, compose_cfg
 

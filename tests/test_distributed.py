@@ -28,10 +28,11 @@ from omegaconf import OmegaConf
 from models import build_model
 from recipes import distributed
 from recipes import run as run_module
-from recipes.builders import build_mixer, epoch_seed
+from recipes.builders import epoch_seed
 from recipes.data import InMemoryData
 from recipes.engine import predict
 from recipes.metrics import classification_metrics
+from recipes.mixers import build_mixer
 from recipes.run import run_training
 from tests.conftest import FAST, ROOT, compose_cfg, force_native_bf16
 

@@ -12,8 +12,9 @@ import yaml
 from omegaconf import OmegaConf
 
 from augment import Cutout, NoMix
-from recipes.builders import build_mixer, run_values
+from recipes.builders import run_values
 from recipes.config import changed_settings
+from recipes.mixers import build_mixer
 from recipes.run_keys import NOT_RESULT_DEFINING, augment_args, register_run_name, result_defining, run_name
 from recipes.sweeps import runs as sweep_runs
 from tests.conftest import CONFIGS, FAST, ROOT, compose_cfg

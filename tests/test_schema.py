@@ -20,10 +20,11 @@ from omegaconf import OmegaConf
 
 from augment import METHODS, MODEL_METHODS
 from models import MODEL_NAMES
-from recipes.builders import OPTIMIZERS, build_mixer, build_optimizer
+from recipes.builders import OPTIMIZERS, build_optimizer
 from recipes.config import ConfigError, schema_for, validate, validate_eval
 from recipes.data import DATA_MODULES, build_data
 from recipes.engine import SCHEDULES, lr_factor
+from recipes.mixers import build_mixer
 from recipes.schema import EVAL_NODES, GROUP_SCHEMAS, SCHEMAS, TrainConfig
 from tests.conftest import CONFIGS, ROOT, compose_cfg
 
