@@ -13,17 +13,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from recipes.folder_check import unreadable  # noqa: E402
+from recipes.folder_check import unreadable
 
 
 def fabricate(root: Path, images: int, classes: int, side: int) -> list[str]:

@@ -17,19 +17,14 @@ import argparse
 import contextlib
 import platform
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from models import build_model  # noqa: E402
-from recipes.engine import autocast, soft_target_loss  # noqa: E402
+from models import build_model
+from recipes.engine import autocast, soft_target_loss
 
 CPU_BACKENDS = (SDPBackend.MATH, SDPBackend.FLASH_ATTENTION)
 
