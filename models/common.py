@@ -5,20 +5,29 @@ import math
 from torch import nn
 
 
+class ArgError(ValueError):
+    """A ValueError about the builder argument `arg` (the message names it too, for users without configs);
+    recipes.config names the key as model.<arg>."""
+
+    def __init__(self, arg: str, message: str) -> None:
+        super().__init__(message)
+        self.arg = arg
+
+
 def check_int(name: str, value, minimum: int = 1) -> int:
-    """Return `value` if it is an int >= `minimum`, else raise ValueError naming it.
+    """Return `value` if it is an int >= `minimum`, else raise ArgError naming it.
 
     bool is rejected on purpose: `depth: true` in a YAML file is a typo, not depth 1.
     """
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+        raise ArgError(name, f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
 
 
 def check_fraction(name: str, value) -> float:
-    """Return `value` as float if it lies in [0, 1) (a dropout probability), else raise ValueError."""
+    """Return `value` as float if it lies in [0, 1) (a dropout probability), else raise ArgError."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}")
+        raise ArgError(name, f"{name} must be a number in [0, 1), got {value!r}")
     return float(value)
 
 

@@ -10,7 +10,7 @@ PyramidNet-200 with alpha=240 and bottlenecks (the CutMix paper's CIFAR-100 net)
 
 from torch import nn
 
-from models.common import Head, check_int, conv3x3, init_weights, stage_info
+from models.common import ArgError, Head, check_int, conv3x3, init_weights, stage_info
 
 
 class PyramidBlock(nn.Module):
@@ -100,6 +100,7 @@ def pyramidnet(
     check_int("depth", depth, minimum=per_block_layers + 2)
     if (depth - 2) % per_block_layers != 0:
         kind = "bottleneck" if bottleneck else "basic"
-        raise ValueError(f"pyramidnet depth must be {per_block_layers}n + 2 with {kind} blocks, got depth={depth!r}")
+        message = f"pyramidnet depth must be {per_block_layers}n + 2 with {kind} blocks, got depth={depth!r}"
+        raise ArgError("depth", message)
     check_int("alpha", alpha, minimum=0)
     return PyramidNet(num_classes, in_chans, depth, alpha, bottleneck)

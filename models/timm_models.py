@@ -27,7 +27,7 @@ import timm
 from timm.models import get_pretrained_cfg, split_model_name_tag
 from torch import nn
 
-from models.common import check_fraction, check_int
+from models.common import ArgError, check_fraction, check_int
 
 log = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ def _vit(arch, num_classes, in_chans, img_size, patch_size, drop_rate, drop_path
     """A timm ViT resized to img_size with patch_size, random weights; the image must split into whole patches."""
     check_int("patch_size", patch_size)
     if img_size % patch_size != 0:
-        raise ValueError(f"img_size={img_size} is not a multiple of patch_size={patch_size!r}")
+        raise ArgError("patch_size", f"patch_size must be a divisor of img_size={img_size}, got {patch_size!r}")
     settings = {
         "patch_size": patch_size,
         "drop_rate": check_fraction("drop_rate", drop_rate),

@@ -7,7 +7,7 @@ classes. Dropout, when used, sits between the two convolutions of each block (th
 
 from torch import nn
 
-from models.common import Head, check_fraction, check_int, conv3x3, init_weights, stage_info
+from models.common import ArgError, Head, check_fraction, check_int, conv3x3, init_weights, stage_info
 from models.preact_resnet import preact_stages
 
 
@@ -34,6 +34,6 @@ def wrn(
     """Build WRN-depth-widen; ValueError when depth is not 6n + 4 (n >= 1) or widen/dropout are invalid."""
     check_int("depth", depth, minimum=10)
     if (depth - 4) % 6 != 0:
-        raise ValueError(f"wrn depth must be 6n + 4 (10, 16, 22, 28, 40, ...), got depth={depth!r}")
+        raise ArgError("depth", f"wrn depth must be 6n + 4 (10, 16, 22, 28, 40, ...), got depth={depth!r}")
     check_int("widen", widen)
     return WideResNet(num_classes, in_chans, depth, widen, check_fraction("dropout", dropout))

@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from augment import check_model, needs_model
 from models import build_model, without_pretrained
+from models.common import ArgError
 from recipes import distributed
 from recipes.data import DatasetInfo
 from recipes.engine import StepConfig, lr_factor
@@ -22,8 +23,9 @@ from recipes.schema.rules import ConfigError
 
 def build_network(model_cfg: DictConfig, info: DatasetInfo, *, pretrained: bool = True) -> torch.nn.Module:
     """models.build_model for the model node and the dataset's shape; pretrained=False leaves out pretrained
-    weights (for a model whose weights a checkpoint replaces). Its ValueErrors (a depth the architecture
-    cannot have, an img_size that is no multiple of the patch size) are config mistakes: ConfigError."""
+    weights (for a model whose weights a checkpoint replaces). Its ValueErrors (a width below 1, a depth the
+    architecture cannot have, an img_size that is no multiple of the patch size) are config mistakes: a
+    ConfigError, naming the key (model.<arg>=...) when the builder's ArgError says which."""
     model_kwargs = OmegaConf.to_container(model_cfg, resolve=True)
     try:
         return build_model(
@@ -32,6 +34,10 @@ def build_network(model_cfg: DictConfig, info: DatasetInfo, *, pretrained: bool 
             in_chans=info.in_chans,
             img_size=info.img_size,
         )
+    except ArgError as err:
+        if err.arg in model_kwargs:
+            raise ConfigError(f"model.{err.arg}={model_kwargs[err.arg]!r} is invalid: {err}") from None
+        raise ConfigError(f"model: {err}") from err
     except ValueError as err:
         raise ConfigError(f"model: {err}") from err
 

@@ -10,6 +10,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, ValidationError
 
+from recipes.builders import build_network
+from recipes.data import dataset_info
 from recipes.mixers import build_mixer
 from recipes.run_keys import result_defining
 from recipes.schema import EVAL_NODES, GROUP_SCHEMAS, SCHEMAS, EvalConfig, TrainConfig, problem
@@ -34,7 +36,8 @@ def validate(cfg: DictConfig | dict) -> DictConfig:
 
     Works on any config (composed by Hydra, or saved in a checkpoint): each node is merged into its schema
     (recipes.schema: types, unknown keys), then every field's Rule and each node's relation are checked, and the
-    mixer is built once (recipes.mixers: the mixers' constructors own the rules of the augment args).
+    mixer is built once (recipes.mixers: the mixers' constructors own the rules of the augment args), and so is the
+    model (check_model: models/ owns the rules of the model args).
     """
     values = _resolved(cfg)
     values = check_node(TrainConfig, values, "")
@@ -49,11 +52,21 @@ def validate(cfg: DictConfig | dict) -> DictConfig:
             checked = check_node(schema, {"name": method, **(args or {})}, f"augment.methods.{method}.")
             augment["methods"][method] = {k: v for k, v in checked.items() if k != "name"}
     build_mixer(augment, values["dataset"]["num_classes"], torch.Generator())
+    check_model(values["model"], values["dataset"])
     warmup, epochs = values["sched"]["warmup_epochs"], values["trainer"]["epochs"]
     if warmup > 0 and warmup >= epochs:
         raise ConfigError(f"sched.warmup_epochs={warmup} must be < trainer.epochs={epochs}")
     resolve_device(values["trainer"]["device"])
     return OmegaConf.create(values)
+
+
+def check_model(model: dict, dataset: dict) -> None:
+    """Build the model once on the meta device (no memory, no weights: pretrained ones are left out), for the
+    dataset's shape: models/ owns the value rules of the model args (a width, WRN's 6n + 4 depth, a dropout, an
+    img_size that is no multiple of the patch size), checked here before any data is loaded. Its ValueError
+    becomes a ConfigError (recipes.builders.build_network)."""
+    with torch.device("meta"):
+        build_network(OmegaConf.create(model), dataset_info(OmegaConf.create(dataset)), pretrained=False)
 
 
 def validate_eval(cfg: DictConfig | dict) -> DictConfig:

@@ -32,6 +32,7 @@ GROUPS = (*SCHEMAS, *GROUP_SCHEMAS)
 OPTIONS = [(g, p.stem) for g in GROUPS for p in sorted((CONFIGS / g).glob("*.yaml"))]
 ALL_SCHEMAS = {TrainConfig, *GROUP_SCHEMAS.values(), *(s for options in SCHEMAS.values() for s in options.values())}
 MIXER_SCHEMAS = set(SCHEMAS["augment"].values())
+MODEL_SCHEMAS = set(SCHEMAS["model"].values())
 # Values just outside the rules of each numeric augment key; the rules live in the mixers' constructors
 # (augment/_checks.py), which validate runs: a new numeric mixer key adds its bad values here.
 MIXER_BAD_VALUES = {
@@ -45,6 +46,18 @@ MIXER_BAD_VALUES = {
     "probs": [-0.5, 1.5, float("nan")],
     "scale": [-0.5, 1.5, float("nan")],
     "off_epoch": [-1],
+}
+# The same for the model keys, whose rules live in the builders in models/ (validate builds the model on the meta
+# device): a new numeric model key adds its bad values here.
+MODEL_BAD_VALUES = {
+    "width": [0, -1],
+    "depth": [7, 12],  # below every minimum; not 6n + 4 (WRN) nor 9n + 2 (bottleneck PyramidNet)
+    "alpha": [-1],
+    "widen": [0],
+    "dropout": [-0.5, 1.0, float("nan")],
+    "drop_rate": [-0.5, 1.0, float("nan")],
+    "drop_path_rate": [-0.5, 1.0, float("nan")],
+    "patch_size": [0, 5],  # 5: the 28 px default images do not split into 5 px patches
 }
 
 
@@ -63,11 +76,11 @@ def numeric_fields(schema: type) -> list[dataclasses.Field]:
 
 
 @pytest.mark.parametrize(
-    "schema", sorted(ALL_SCHEMAS - MIXER_SCHEMAS, key=lambda s: s.__name__), ids=lambda s: s.__name__
+    "schema", sorted(ALL_SCHEMAS - MIXER_SCHEMAS - MODEL_SCHEMAS, key=lambda s: s.__name__), ids=lambda s: s.__name__
 )
 def test_every_numeric_key_has_a_range(schema):
     """A number cannot be declared without its allowed range (recipes.schema.rules.ranged); the augment keys'
-    ranges live in the mixers' constructors (test below)."""
+    ranges live in the mixers' constructors, the model keys' in the builders in models/ (tests below)."""
     for f in numeric_fields(schema):
         rule = f.metadata.get("rule")
         assert rule is not None and rule.choices is None, f"{schema.__name__}.{f.name} has no range"
@@ -83,12 +96,17 @@ def test_every_yaml_names_the_schema_of_its_name(group, option):
     assert set(text) - {"defaults"} <= {f.name for f in dataclasses.fields(schema)}
 
 
-@pytest.mark.parametrize("schema", sorted(MIXER_SCHEMAS, key=lambda s: s.__name__), ids=lambda s: s.__name__)
-def test_the_augment_schemas_hold_types_only_and_every_numeric_key_is_walked(schema):
-    """One home for a mixer arg's rule: its constructor; the schema declares no second copy of it."""
+@pytest.mark.parametrize(
+    "schema,bad_values",
+    [*((s, MIXER_BAD_VALUES) for s in MIXER_SCHEMAS), *((s, MODEL_BAD_VALUES) for s in MODEL_SCHEMAS)],
+    ids=lambda s: getattr(s, "__name__", ""),
+)
+def test_the_augment_and_model_schemas_hold_types_only_and_every_numeric_key_is_walked(schema, bad_values):
+    """One home for a mixer arg's rule, its constructor, and for a model arg's, its builder: the schema declares
+    no second copy of it."""
     for f in dataclasses.fields(schema):
-        assert "rule" not in f.metadata, f"{schema.__name__}.{f.name} repeats a rule of the mixer's constructor"
-    assert {f.name for f in numeric_fields(schema)} <= set(MIXER_BAD_VALUES), schema.__name__
+        assert "rule" not in f.metadata, f"{schema.__name__}.{f.name} repeats a rule of the mixer or model"
+    assert {f.name for f in numeric_fields(schema)} <= set(bad_values), schema.__name__
 
 
 def bad_values(rule, integer: bool) -> list:
@@ -135,7 +153,8 @@ def test_every_numeric_key_of_every_group_refuses_out_of_range_and_wrong_type_va
             node = cfg[group] if group else cfg
             is_list = typing.get_origin(hints[f.name]) is list
             integer = "int" in str(hints[f.name]) and "float" not in str(hints[f.name])
-            bads = MIXER_BAD_VALUES[f.name] if group == "augment" else bad_values(f.metadata["rule"], integer)
+            owned = {"augment": MIXER_BAD_VALUES, "model": MODEL_BAD_VALUES}.get(group)
+            bads = owned[f.name] if owned else bad_values(f.metadata["rule"], integer)
             for bad in bads:
                 broken = copy.deepcopy(cfg)
                 (broken[group] if group else broken)[f.name] = [bad] * len(node[f.name]) if is_list else bad

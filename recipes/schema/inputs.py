@@ -70,34 +70,37 @@ class ModelConfig(Node):
     name: str = MISSING
 
 
+# The model nodes declare types only: the ranges of their values (width >= 1, WRN's depth 6n + 4, a dropout in
+# [0, 1), ...) live in models/ (the builders check them, for users without Hydra too), and recipes.config.validate
+# builds the model once on the meta device to apply them before any data is loaded.
 @dataclass
 class PreActResNetConfig(ModelConfig):
-    width: int = ranged(ge=1)
+    width: int = MISSING
 
 
 @dataclass
 class PyramidNetConfig(ModelConfig):
-    depth: int = ranged(ge=8)  # 9n + 2 with bottlenecks, 6n + 2 without: models.pyramidnet checks the form
-    alpha: int = ranged(ge=0)
+    depth: int = MISSING
+    alpha: int = MISSING
     bottleneck: bool = MISSING
 
 
 @dataclass
 class WideResNetConfig(ModelConfig):
-    depth: int = ranged(ge=10)  # 6n + 4: models.wide_resnet checks the form
-    widen: int = ranged(ge=1)
-    dropout: float = ranged(ge=0.0, lt=1.0)
+    depth: int = MISSING
+    widen: int = MISSING
+    dropout: float = MISSING
 
 
 @dataclass
 class TimmCnnConfig(ModelConfig):
-    drop_rate: float = ranged(ge=0.0, lt=1.0)
-    drop_path_rate: float = ranged(ge=0.0, lt=1.0)
+    drop_rate: float = MISSING
+    drop_path_rate: float = MISSING
 
 
 @dataclass
 class VitConfig(TimmCnnConfig):
-    patch_size: int = ranged(ge=1)  # img_size must be a multiple: models.timm_models checks it
+    patch_size: int = MISSING  # img_size must be a multiple
 
 
 @dataclass
