@@ -1,7 +1,10 @@
-"""`scripts/bench_train.py --formats`: the default run's model in each numeric format, training and evaluation.
+"""`scripts/bench_train.py --formats`: a model preset in each numeric format, training and evaluation.
 
 fp32 / bf16 x NCHW / channels_last, interleaved in every repeat; the format precision=auto picks is marked.
-Not a script of its own: bench_train.py's --formats flag runs it.
+The default run's model by default, any preset with `--model` (configs/model/<name>.yaml, e.g. efficientnet_b0:
+its depthwise convolutions are a different kernel mix from the ResNets'). The step is SGD's whatever the preset's
+recipe: what is timed is the format, not the optimiser. Not a script of its own: bench_train.py's --formats flag
+runs it.
 """
 
 from __future__ import annotations
@@ -14,17 +17,18 @@ from omegaconf import OmegaConf
 
 from models import build_model
 from recipes.builders import build_optimizer
+from recipes.config import load_option
 from recipes.data import InMemoryData
 from recipes.engine import StepConfig, predict, train_one_epoch
 from recipes.precision import resolve_precision
 
-# The default run (configs/train.yaml): width-16 PreAct-ResNet18 on 1x28x28 Fashion-MNIST-shaped images, batch 128.
+# The default run's shape (configs/train.yaml): 1x28x28 Fashion-MNIST-shaped images, batch 128.
 FORMATS = [("fp32", False), ("fp32", True), ("bf16", False), ("bf16", True)]
 EVAL_BATCHES = (1024, 256, 128)
 
 
 def bench_formats(args, device: torch.device) -> list[str]:
-    """Training step and evaluation forward of the default run's model in each numeric format, interleaved.
+    """Training step and evaluation forward of the `--model` preset in each numeric format, interleaved.
 
     Training: images/s of train_one_epoch without mixing over `steps` steps; evaluation: images/s of
     recipes.engine.predict (what train.py evaluates with) at each eval batch size. Medians over the repeats.
@@ -36,9 +40,11 @@ def bench_formats(args, device: torch.device) -> list[str]:
     data = InMemoryData(cfg, device, seed=0)
     gen = torch.Generator(device=device).manual_seed(0)
     mixer = make_mixer("none", 10, device)
+    model_args = OmegaConf.to_container(load_option(ROOT / "configs" / "model" / f"{args.model}.yaml"))
     runs = {}
     for precision, channels_last in FORMATS:
-        model = build_model("preact_resnet18", num_classes=10, in_chans=1, img_size=28, width=16).to(device)
+        torch.manual_seed(0)
+        model = build_model(**model_args, num_classes=10, in_chans=1, img_size=28).to(device)
         model = model.to(memory_format=torch.channels_last) if channels_last else model
         sgd = {"name": "sgd", "lr": 0.01, "momentum": 0.9, "nesterov": True, "weight_decay": 5e-4}
         optimizer = build_optimizer(model, OmegaConf.create(sgd))

@@ -222,8 +222,11 @@ def parse_args():
     parser.add_argument(
         "--formats",
         action="store_true",
-        help="instead: the default run's model and batch in fp32 / bf16 x NCHW / channels_last, training and "
-        "evaluation side by side (the format precision=auto picks is marked)",
+        help="instead: a model preset (--model) at the default run's image size and batch in fp32 / bf16 x NCHW / "
+        "channels_last, training and evaluation side by side (the format precision=auto picks is marked)",
+    )
+    parser.add_argument(
+        "--model", default="preact_resnet18_w16", help="--formats: the preset (configs/model/<name>.yaml) to time"
     )
     parser.add_argument("--compile", action="store_true", help="torch.compile the model")
     parser.add_argument(
@@ -241,6 +244,8 @@ def parse_args():
     for value, known, flag in ((args.sizes, SETTINGS, "--sizes"), (args.methods, METHODS, "--methods")):
         if unknown := [v for v in value if v not in known]:
             parser.error(f"{flag}: unknown {unknown}; choose from {list(known)}")
+    if not (ROOT / "configs" / "model" / f"{args.model}.yaml").is_file():
+        parser.error(f"--model {args.model!r}: no configs/model/{args.model}.yaml")
     channels_last = args.channels_last if args.channels_last == "auto" else args.channels_last == "true"
     chosen = resolve_precision(args.precision, channels_last, device)  # as train.py resolves 'auto'
     args.precision, args.channels_last = ("bf16" if chosen.bf16 else "fp32"), chosen.channels_last
@@ -259,7 +264,7 @@ def main() -> None:
         f"{args.channels_last}, compile {args.compile}, warm-up {args.warmup} steps, median of {args.repeats}"
     )
     if args.formats:
-        print(f"\n### The default run's model, 1x28x28, batch {args.batch_size or 128}\n")
+        print(f"\n### model={args.model}, 1x28x28, batch {args.batch_size or 128}\n")
         print("\n".join(bench_formats(args, device)))
         return
     for size in args.sizes:
